@@ -8,6 +8,7 @@ back faces, and occupancy-grid maps follow the same convention.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Course:
     def n_points(self) -> int:
         return int(self.centerline.shape[0])
 
-    @property
+    @cached_property
     def arc_length(self) -> np.ndarray:
         """(P + 1,) cumulative arc length; the last entry is the lap length."""
         d = np.diff(self.centerline, axis=0, append=self.centerline[:1])
@@ -49,7 +50,12 @@ class Course:
     def length_m(self) -> float:
         return float(self.arc_length[-1])
 
-    @property
+    @cached_property
+    def curvature(self) -> np.ndarray:
+        """(P,) unsigned curvature of the centerline at each point, 1/m."""
+        return _curvature(self.centerline)
+
+    @cached_property
     def tangent_yaw(self) -> np.ndarray:
         """(P,) heading of the centerline at each point (central difference)."""
         nxt = np.roll(self.centerline, -1, axis=0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinylidar_gym.sim.config import ConfigError, ObstacleConfig, VehicleConfig
-from tinylidar_gym.sim.course import Course, _curvature
+from tinylidar_gym.sim.course import Course
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,19 @@ def box_corners(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x, y], axis=-1)
 
 
-def _local_half_widths(course: Course, s_lo: float, s_hi: float) -> tuple[float, float, float]:
-    """Smallest left/right half width and largest curvature over an arc-length interval."""
+def _local_extremes(
+    course: Course, s_lo: np.ndarray, s_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smallest left/right half width and largest curvature over arc-length intervals (K,)."""
     arc = course.arc_length
-    s = np.linspace(s_lo, s_hi, 9)
-    idx = np.clip(np.searchsorted(arc, np.mod(s, arc[-1]), side="right") - 1, 0, None)
-    idx = np.unique(np.concatenate([idx, (idx + 1) % course.n_points]))
-    curv = _curvature(course.centerline)
+    frac = np.linspace(0.0, 1.0, 9)
+    s = np.mod(s_lo[:, None] + (s_hi - s_lo)[:, None] * frac[None, :], arc[-1])
+    idx = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, course.n_points - 1)
+    idx = np.concatenate([idx, (idx + 1) % course.n_points], axis=1)
     return (
-        float(course.half_width_left[idx].min()),
-        float(course.half_width_right[idx].min()),
-        float(curv[idx].max()),
+        course.half_width_left[idx].min(axis=1),
+        course.half_width_right[idx].min(axis=1),
+        course.curvature[idx].max(axis=1),
     )
 
 
@@ -94,55 +96,55 @@ def generate_obstacles(
     rng: np.random.Generator,
 ) -> Obstacles:
     """Place ``cfg.count`` boxes on ``course`` using ``rng`` (deterministic for a given state)."""
-    if cfg.count == 0:
+    k = cfg.count
+    if k == 0:
         return Obstacles.empty()
-    length = course.length_m
-    avail = length - 2.0 * cfg.start_exclusion_m
-    slot = avail / cfg.count
+    avail = course.length_m - 2.0 * cfg.start_exclusion_m
+    slot = avail / k
     if slot < cfg.min_spacing_m:
         raise ConfigError(
-            f"ObstacleConfig.count={cfg.count} does not fit: count * min_spacing_m "
-            f"({cfg.count * cfg.min_spacing_m:.1f} m) must be <= course length - "
+            f"ObstacleConfig.count={k} does not fit: count * min_spacing_m "
+            f"({k * cfg.min_spacing_m:.1f} m) must be <= course length - "
             f"2 * start_exclusion_m ({avail:.1f} m). Lower count or min_spacing_m."
         )
+    # Jittered slots: consecutive centres are >= min_spacing_m apart by construction.
+    s = cfg.start_exclusion_m + np.arange(k) * slot + rng.uniform(0.0, slot - cfg.min_spacing_m, k)
+    length = rng.uniform(*cfg.length_range_m, k)
+    width = rng.uniform(*cfg.width_range_m, k)
+    pick = rng.uniform(0.0, 1.0, k)
+    hl, hr, curv = _local_extremes(course, s - length / 2, s + length / 2)
+    # A straight box on a curve sticks out by its sagitta on the outside and by its corners on
+    # the inside; pad both sides by that much.
+    pad = curv * (length / 2) ** 2 / 2.0 + curv * length * width / 4.0
     need = vehicle.width_m + cfg.passage_margin_m
-    boxes, arc_s, lateral = [], [], []
-    for i in range(cfg.count):
-        s = cfg.start_exclusion_m + i * slot + rng.uniform(0.0, slot - cfg.min_spacing_m)
-        obs_len = rng.uniform(*cfg.length_range_m)
-        obs_wid = rng.uniform(*cfg.width_range_m)
-        hl, hr, curv = _local_half_widths(course, s - obs_len / 2, s + obs_len / 2)
-        # A straight box on a curve bulges by its sagitta on the outside and its corners on the
-        # inside; pad both sides by that amount.
-        pad = curv * (obs_len / 2) ** 2 / 2.0 + curv * obs_len * obs_wid / 4.0
-        lo = max(-hr + cfg.wall_margin_m + obs_wid / 2 + pad, -cfg.max_lateral_offset_m)
-        hi = min(hl - cfg.wall_margin_m - obs_wid / 2 - pad, cfg.max_lateral_offset_m)
-        # Passage on the left needs d <= a; on the right needs d >= b.
-        a = hl - obs_wid / 2 - need - pad
-        b = -hr + obs_wid / 2 + need + pad
-        intervals = [(lo, min(hi, a)), (max(lo, b), hi)]
-        intervals = [(u, v) for u, v in intervals if v >= u]
-        if not intervals:
-            raise ConfigError(
-                f"No room for obstacle {i} at s={s:.1f} m: the corridor (left {hl:.2f} m, right "
-                f"{hr:.2f} m) cannot fit a {obs_wid:.2f} m box plus a {need:.2f} m passage. "
-                "Lower ObstacleConfig.width_range_m or passage_margin_m, or widen the course."
-            )
-        if len(intervals) == 2 and intervals[0][1] >= intervals[1][0]:
-            intervals = [(intervals[0][0], max(intervals[0][1], intervals[1][1]))]
-        sizes = np.array([v - u for u, v in intervals])
-        total = float(sizes.sum())
-        pick = rng.uniform(0.0, total) if total > 0 else 0.0
-        d = None
-        for (u, _), size in zip(intervals, sizes, strict=True):
-            if pick <= size:
-                d = u + pick
-                break
-            pick -= size
-        d = intervals[-1][1] if d is None else d
-        pos, yaw, _ = course.interpolate(s)
-        nx, ny = -np.sin(yaw), np.cos(yaw)
-        boxes.append([pos[0] + d * nx, pos[1] + d * ny, float(yaw), obs_len, obs_wid])
-        arc_s.append(s)
-        lateral.append(d)
-    return Obstacles(np.asarray(boxes, dtype=np.float64), np.asarray(arc_s), np.asarray(lateral))
+    lo = np.maximum(-hr + cfg.wall_margin_m + width / 2 + pad, -cfg.max_lateral_offset_m)
+    hi = np.minimum(hl - cfg.wall_margin_m - width / 2 - pad, cfg.max_lateral_offset_m)
+    # Free passage on the left needs d <= left_max; on the right d >= right_min.
+    left_max = np.minimum(hi, hl - width / 2 - need - pad)
+    right_min = np.maximum(lo, -hr + width / 2 + need + pad)
+    len_a = np.maximum(left_max - lo, 0.0)  # interval A = [lo, left_max]
+    len_b = np.maximum(hi - right_min, 0.0)  # interval B = [right_min, hi]
+    ok_a = left_max >= lo
+    ok_b = hi >= right_min
+    bad = np.flatnonzero(~(ok_a | ok_b))
+    if bad.size:
+        i = int(bad[0])
+        raise ConfigError(
+            f"No room for obstacle {i} at s={s[i]:.1f} m: the corridor (left {hl[i]:.2f} m, "
+            f"right {hr[i]:.2f} m) cannot fit a {width[i]:.2f} m box plus a {need:.2f} m passage."
+            " Lower ObstacleConfig.width_range_m or passage_margin_m, or widen the course."
+        )
+    # Overlapping intervals: sample their union [lo, hi] (every point has a passage).
+    overlap = ok_a & ok_b & (left_max >= right_min)
+    total = np.where(overlap, hi - lo, len_a + len_b)
+    u = pick * total
+    d = np.where(
+        overlap,
+        lo + u,
+        np.where(ok_a & (u <= len_a), lo + u, right_min + (u - len_a * ok_a)),
+    )
+    pos, yaw, _ = course.interpolate(s)
+    boxes = np.stack(
+        [pos[:, 0] - d * np.sin(yaw), pos[:, 1] + d * np.cos(yaw), yaw, length, width], axis=1
+    )
+    return Obstacles(boxes, s, d)

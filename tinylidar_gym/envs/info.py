@@ -1,0 +1,72 @@
+"""The ``info`` of a step: pose, speed, progress, checkpoints, distance, end reason.
+
+Keys: ``x_m, y_m, yaw_rad`` (rear-axle pose), ``speed_mps``, ``steer_rad``, ``steer_cmd_rad``,
+``speed_cmd_mps``, ``progress_m`` (signed arc length driven from the start line), ``progress``
+(fraction of the goal distance), ``lateral_offset_m`` (left of the centerline positive),
+``checkpoints_passed``, ``checkpoints_total``, ``distance_m`` (driven), ``time_s``,
+``min_obstacle_clearance_m`` (inf until an obstacle came within 2 m of the footprint),
+``end_reason`` ('running', 'goal_reached', 'collision_wall', 'collision_obstacle', 'timeout',
+'stuck') and ``is_success`` (the goal was reached).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinylidar_gym.sim import world as w
+
+TERMINAL_REASONS = frozenset(
+    {w.EndReason.GOAL_REACHED, w.EndReason.COLLISION_WALL, w.EndReason.COLLISION_OBSTACLE}
+)
+"""Reasons that end the MDP (``terminated``); timeout and stuck are cut-offs (``truncated``)."""
+
+_LABELS = np.array([r.label for r in w.EndReason], dtype=object)
+
+# info key -> column of the car state array (float values).
+_FLOAT_COLUMNS = {
+    "x_m": w.C_X,
+    "y_m": w.C_Y,
+    "yaw_rad": w.C_YAW,
+    "speed_mps": w.C_SPEED,
+    "steer_rad": w.C_STEER,
+    "steer_cmd_rad": w.C_STEER_CMD,
+    "speed_cmd_mps": w.C_SPEED_CMD,
+    "progress_m": w.C_PROGRESS,
+    "lateral_offset_m": w.C_LATERAL,
+    "distance_m": w.C_DISTANCE,
+    "time_s": w.C_TIME,
+    "min_obstacle_clearance_m": w.C_MIN_CLEARANCE,
+}
+
+
+def car_info(world: w.World, i: int) -> dict[str, Any]:
+    """Info dict of car ``i`` (Python scalars)."""
+    car = world.cars[i]
+    info: dict[str, Any] = {key: float(car[col]) for key, col in _FLOAT_COLUMNS.items()}
+    reason = int(car[w.C_REASON])
+    info["progress"] = float(car[w.C_PROGRESS] / world.cp_s[i, -1])
+    info["checkpoints_passed"] = int(car[w.C_NEXT_CP])
+    info["checkpoints_total"] = int(world.cp_s.shape[1])
+    info["end_reason"] = _LABELS[reason]
+    info["is_success"] = reason == w.EndReason.GOAL_REACHED
+    return info
+
+
+def batch_info(world: w.World) -> dict[str, Any]:
+    """Vector-env info: the same keys as :func:`car_info`, each an (N,) array, with
+    gymnasium's ``_key`` masks (all True: every sub-env reports every key each step)."""
+    cars = world.cars
+    n = cars.shape[0]
+    info: dict[str, Any] = {key: cars[:, col].copy() for key, col in _FLOAT_COLUMNS.items()}
+    codes = cars[:, w.C_REASON].astype(np.int64)
+    info["progress"] = cars[:, w.C_PROGRESS] / world.cp_s[:, -1]
+    info["checkpoints_passed"] = cars[:, w.C_NEXT_CP].astype(np.int64)
+    info["checkpoints_total"] = np.full(n, world.cp_s.shape[1], dtype=np.int64)
+    info["end_reason"] = _LABELS[codes]
+    info["is_success"] = codes == w.EndReason.GOAL_REACHED
+    mask = np.ones(n, dtype=bool)
+    for key in list(info):
+        info["_" + key] = mask
+    return info

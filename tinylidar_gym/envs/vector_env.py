@@ -1,0 +1,126 @@
+"""A native vector env: N cars stepped in one compiled (parallel) call.
+
+Gymnasium 0.29 semantics: a finished sub-env is reset inside the same ``step`` call; the
+observation returned for it is the first of its new episode, and the last observation and info of
+the finished episode are in ``infos["final_observation"][i]`` / ``infos["final_info"][i]``
+(with boolean masks ``infos["_final_observation"]`` / ``infos["_final_info"]``).
+
+Sub-env ``i`` behaves exactly like ``TinyLidarEnv`` reset with seed ``seed + i`` (and later resets
+without a seed, continuing its own generator): the results are bit-identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import VectorEnv
+
+from tinylidar_gym.envs.action import action_space, validate_actions
+from tinylidar_gym.envs.info import TERMINAL_REASONS, batch_info, car_info
+from tinylidar_gym.envs.observation import observation_space
+from tinylidar_gym.envs.rendering import TopDownRenderer
+from tinylidar_gym.envs.tinylidar_env import resolve_config
+from tinylidar_gym.layout import Layout, draw_layout
+from tinylidar_gym.sim.config import EnvConfig
+from tinylidar_gym.sim.world import C_REASON, EndReason, World
+
+_TERMINAL_CODES = np.array([int(r) for r in TERMINAL_REASONS])
+
+
+class TinyLidarVectorEnv(VectorEnv):
+    """``num_envs`` independent cars sharing one config.
+
+    Args:
+        num_envs: number of cars.
+        config: as for ``TinyLidarEnv``.
+        parallel: step the cars on all cores (numba threads); results do not depend on it.
+        render_mode: None or "rgb_array" (renders sub-env 0).
+        **overrides: top-level :class:`EnvConfig` fields to replace.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 40, "autoreset": True}
+
+    def __init__(
+        self,
+        num_envs: int,
+        config: EnvConfig | dict[str, Any] | None = None,
+        parallel: bool = True,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
+        self.config = resolve_config(config, overrides)
+        super().__init__(num_envs, observation_space(self.config.lidar), action_space())
+        self.render_mode = render_mode
+        self.world = World(self.config, n_cars=num_envs, parallel=parallel)
+        self.layouts: list[Layout | None] = [None] * num_envs
+        self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(num_envs)]
+        self._renderer: TopDownRenderer | None = None
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ sub-env helpers
+
+    def _reset_one(self, i: int, seed: int | None) -> None:
+        if seed is not None:
+            self._rngs[i], _ = seeding.np_random(seed)
+        layout = draw_layout(self.config, self._rngs[i])
+        self.layouts[i] = layout
+        self.world.set_layout(i, layout.course, layout.obstacles)
+        self.world.reset_car(i, layout.noise_seed)
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(
+        self,
+        *,
+        seed: int | list[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is None or isinstance(seed, int):
+            seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}.")
+        for i, s in enumerate(seeds):
+            self._reset_one(i, s)
+        self._needs_reset = False
+        return self.world.scans.copy(), batch_info(self.world)
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset(); call reset() first.")
+        self.world.step(validate_actions(actions, self.num_envs))
+        codes = self.world.cars[:, C_REASON].astype(np.int64)
+        terminated = np.isin(codes, _TERMINAL_CODES)
+        truncated = (codes != EndReason.RUNNING) & ~terminated
+        rewards = self.world.rewards.copy()
+        infos = batch_info(self.world)
+        done = np.flatnonzero(terminated | truncated)
+        if done.size:
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            final_info = np.full(self.num_envs, None, dtype=object)
+            for i in done:
+                final_obs[i] = self.world.scans[i].copy()
+                final_info[i] = car_info(self.world, int(i))
+                self._reset_one(int(i), None)
+            mask = np.zeros(self.num_envs, dtype=bool)
+            mask[done] = True
+            infos["final_observation"] = final_obs
+            infos["_final_observation"] = mask
+            infos["final_info"] = final_info
+            infos["_final_info"] = mask.copy()
+        return self.world.scans.copy(), rewards, terminated, truncated, infos
+
+    def render(self) -> np.ndarray | None:
+        """Top-down picture of sub-env 0."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = TopDownRenderer()
+        return self._renderer.render(self.world, 0)
