@@ -106,9 +106,10 @@ def course_from_centerline(
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)  # points left
     left = centerline + normal * hl[:, None]
     right = centerline - normal * hr[:, None]
-    # Right wall runs forward (track on its left); left wall runs backward.
+    # Right wall runs forward (track on its left); left wall runs backward. Rows are chained
+    # (each segment starts where the previous ends), which the LiDAR exploits.
     right_segs = np.concatenate([right, np.roll(right, -1, axis=0)], axis=1)
-    left_segs = np.concatenate([np.roll(left, -1, axis=0), left], axis=1)
+    left_segs = np.concatenate([np.roll(left, -1, axis=0), left], axis=1)[::-1]
     walls = np.ascontiguousarray(np.concatenate([right_segs, left_segs]), dtype=np.float64)
     return Course(centerline, hl, hr, walls, name=name)
 

@@ -79,6 +79,10 @@ def cast_scan(
     ch = math.cos(heading)
     sh = math.sin(heading)
     r2 = max_range * max_range
+    base = heading + angle_min
+    # Consecutive wall segments share endpoints: reuse the previous end angle (one atan2 less).
+    prev_k = -2
+    prev_tb = 0.0
     for k in range(n_segments):
         ax = segments[k, 0] - px
         ay = segments[k, 1] - py
@@ -91,34 +95,35 @@ def cast_scan(
         num = ax * ey - ay * ex
         if num <= 0.0:
             continue
-        # Range cull: nearest point of the segment to the sensor.
-        ee = ex * ex + ey * ey
-        if ee <= 0.0:
-            continue
-        u = -(ax * ex + ay * ey) / ee
-        if u < 0.0:
-            u = 0.0
-        elif u > 1.0:
-            u = 1.0
-        cx = ax + u * ex
-        cy = ay + u * ey
-        if cx * cx + cy * cy > r2:
-            continue
-        # Into the sensor frame.
-        lax = ch * ax + sh * ay
-        lay = -sh * ax + ch * ay
-        lbx = ch * bx + sh * by
-        lby = -sh * bx + ch * by
-        ta = math.atan2(lay, lax)
-        tb = math.atan2(lby, lbx)
+        # Range cull on the nearest point of the segment (only needed when an end is far).
+        if ax * ax + ay * ay > r2 or bx * bx + by * by > r2:
+            ee = ex * ex + ey * ey
+            u = -(ax * ex + ay * ey) / ee
+            u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
+            cx = ax + u * ex
+            cy = ay + u * ey
+            if cx * cx + cy * cy > r2:
+                continue
+        if (
+            prev_k == k - 1
+            and segments[k, 0] == segments[k - 1, 2]
+            and segments[k, 1] == segments[k - 1, 3]
+        ):
+            ta = prev_tb
+        else:
+            ta = math.atan2(ay, ax)
+        tb = math.atan2(by, bx)
+        prev_k = k
+        prev_tb = tb
         span = tb - ta
         if span < 0.0:
             span += TWO_PI
-        start = ta - angle_min
+        start = ta - base
         start = start - TWO_PI * math.floor(start / TWO_PI)
-        # Along beam d: t = cross(a, e) / cross(d, e), with cross(a, e) = num (rotation-invariant).
-        lex = lbx - lax
-        ley = lby - lay
+        # Along beam d (sensor frame): t = cross(a, e) / cross(d, e); cross(a, e) = num is
+        # rotation-invariant, so only e is rotated into the sensor frame.
+        lex = ch * ex + sh * ey
+        ley = -sh * ex + ch * ey
         i_lo = int(math.ceil(start / angle_inc - 1e-9))
         i_hi = int(math.floor((start + span) / angle_inc + 1e-9))
         if i_lo < n_beams:

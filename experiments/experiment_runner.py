@@ -1,0 +1,33 @@
+"""``experiment-runner``: one subcommand per step of the flow.
+
+uv run experiment-runner --help
+uv run experiment-runner drive --help
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tyro
+
+from experiments import drive
+
+# name -> (Args dataclass, run function)
+SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
+    "drive": (drive.Args, drive.run),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.extras.subcommand_cli_from_dict(
+        {name: cls for name, (cls, _) in SUBCOMMANDS.items()}, args=argv
+    )
+    for cls, run in SUBCOMMANDS.values():
+        if isinstance(args, cls):
+            run(args)
+            return
+
+
+if __name__ == "__main__":
+    main()
