@@ -33,7 +33,7 @@ class TopDownRenderer:
         self.width_px = width_px
         self.height_px = height_px
         self.ray_stride = ray_stride
-        self._static_key: tuple[int, int] | None = None
+        self._static_for: tuple[Course, Obstacles] | None = None
         self._static: Image.Image | None = None
         self._scale = 1.0
         self._offset = np.zeros(2)
@@ -68,10 +68,10 @@ class TopDownRenderer:
         course, obstacles = world.courses[i], world.obstacles[i]
         if course is None or obstacles is None:
             raise RuntimeError("nothing to render before reset().")
-        key = (id(course), id(obstacles))
-        if key != self._static_key or self._static is None:
+        cached = self._static_for
+        if cached is None or cached[0] is not course or cached[1] is not obstacles:
             self._static = self._draw_static(course, obstacles)
-            self._static_key = key
+            self._static_for = (course, obstacles)
         img = self._static.copy()
         draw = ImageDraw.Draw(img)
         car = world.cars[i]

@@ -48,8 +48,13 @@ class TinyLidarVectorEnv(VectorEnv):
         config: EnvConfig | dict[str, Any] | None = None,
         parallel: bool = True,
         render_mode: str | None = None,
+        max_episode_steps: int | None = None,
         **overrides: Any,
     ) -> None:
+        # gym.make_vec(..., vectorization_mode="custom") always passes the spec's
+        # max_episode_steps (None for TinyLidar-v0: episodes end via max_episode_time_s).
+        if max_episode_steps is not None:
+            raise ValueError("max_episode_steps is not supported; set max_episode_time_s instead.")
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}.")
         self.config = resolve_config(config, overrides)
@@ -100,15 +105,16 @@ class TinyLidarVectorEnv(VectorEnv):
         terminated = np.isin(codes, _TERMINAL_CODES)
         truncated = (codes != EndReason.RUNNING) & ~terminated
         rewards = self.world.rewards.copy()
-        infos = batch_info(self.world)
         done = np.flatnonzero(terminated | truncated)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        final_info = np.full(self.num_envs, None, dtype=object)
+        for i in done:
+            final_obs[i] = self.world.scans[i].copy()
+            final_info[i] = car_info(self.world, int(i))
+            self._reset_one(int(i), None)
+        # After the resets: a reset sub-env reports its new episode's info (as SyncVectorEnv).
+        infos = batch_info(self.world)
         if done.size:
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            final_info = np.full(self.num_envs, None, dtype=object)
-            for i in done:
-                final_obs[i] = self.world.scans[i].copy()
-                final_info[i] = car_info(self.world, int(i))
-                self._reset_one(int(i), None)
             mask = np.zeros(self.num_envs, dtype=bool)
             mask[done] = True
             infos["final_observation"] = final_obs

@@ -23,11 +23,19 @@ def _check(cond: bool, cls: str, name: str, value: Any, rule: str) -> None:
         raise ConfigError(f"{cls}.{name}={value!r} is invalid: must be {rule}.")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         _check(
-            isinstance(value, int | float) and math.isfinite(value) and value > 0,
+            _is_number(value) and math.isfinite(value) and value > 0,
             type(obj).__name__,
             name,
             value,
@@ -39,7 +47,7 @@ def _check_non_negative(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         _check(
-            isinstance(value, int | float) and math.isfinite(value) and value >= 0,
+            _is_number(value) and math.isfinite(value) and value >= 0,
             type(obj).__name__,
             name,
             value,
@@ -90,7 +98,15 @@ class VehicleConfig:
         )
         _check_non_negative(self, "rear_overhang_m", "steer_dead_time_s", "steer_lag_tau_s")
         name = type(self).__name__
-        _check(self.min_speed_mps <= 0, name, "min_speed_mps", self.min_speed_mps, "<= 0")
+        _check(
+            _is_number(self.min_speed_mps)
+            and math.isfinite(self.min_speed_mps)
+            and self.min_speed_mps <= 0,
+            name,
+            "min_speed_mps",
+            self.min_speed_mps,
+            "a finite number <= 0",
+        )
         _check(
             self.max_steer_rad < math.pi / 2,
             name,
@@ -130,7 +146,7 @@ class LidarConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         _check(
-            isinstance(self.n_beams, int) and self.n_beams >= 2,
+            _is_int(self.n_beams) and self.n_beams >= 2,
             name,
             "n_beams",
             self.n_beams,
@@ -213,6 +229,13 @@ class CourseConfig:
         )
         _check(0.0 <= self.curviness <= 1.0, name, "curviness", self.curviness, "in [0, 1]")
         _check(
+            self.seed is None or (_is_int(self.seed) and self.seed >= 0),
+            name,
+            "seed",
+            self.seed,
+            "None or an integer >= 0",
+        )
+        _check(
             self.kind != "map" or bool(self.map_yaml),
             name,
             "map_yaml",
@@ -252,14 +275,22 @@ class ObstacleConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         _check(
-            isinstance(self.count, int) and self.count >= 0,
+            _is_int(self.count) and self.count >= 0,
             name,
             "count",
             self.count,
             "an integer >= 0",
         )
         for rng_name in ("length_range_m", "width_range_m"):
-            lo, hi = getattr(self, rng_name)
+            pair = getattr(self, rng_name)
+            _check(
+                isinstance(pair, tuple | list) and len(pair) == 2,
+                name,
+                rng_name,
+                pair,
+                "a (min, max) pair",
+            )
+            lo, hi = pair
             _check(
                 0 < lo <= hi and math.isfinite(hi),
                 name,
@@ -328,7 +359,7 @@ class EnvConfig:
         for int_name, low in (("substeps", 1), ("laps", 1), ("n_checkpoints", 1)):
             value = getattr(self, int_name)
             _check(
-                isinstance(value, int) and value >= low,
+                _is_int(value) and value >= low,
                 name,
                 int_name,
                 value,
