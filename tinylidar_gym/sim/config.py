@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -24,11 +25,11 @@ def _check(cond: bool, cls: str, name: str, value: Any, rule: str) -> None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_positive(obj: Any, *names: str) -> None:
@@ -284,7 +285,7 @@ class ObstacleConfig:
         for rng_name in ("length_range_m", "width_range_m"):
             pair = getattr(self, rng_name)
             _check(
-                isinstance(pair, tuple | list) and len(pair) == 2,
+                isinstance(pair, tuple | list) and len(pair) == 2 and all(map(_is_number, pair)),
                 name,
                 rng_name,
                 pair,

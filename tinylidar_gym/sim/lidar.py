@@ -148,7 +148,8 @@ def scan_from_pose(
     cfg: LidarConfig,
 ) -> np.ndarray:
     """Convenience: one noiseless scan (n_beams,) float64 from a sensor pose against segments."""
-    segments = np.ascontiguousarray(segments, dtype=np.float64).reshape(-1, 4)
+    segments = np.asarray(segments, dtype=np.float64)
+    segments = np.ascontiguousarray(segments.reshape(-1, segments.shape[-1])[:, :4])
     cos_b, sin_b = beam_directions(cfg)
     out = np.empty(cfg.n_beams, dtype=np.float64)
     cast_scan(

@@ -83,7 +83,12 @@ def integrate_substep(
 
     v = state[3]
     cmd = _clip(speed_cmd, params[P_MIN_SPEED], params[P_MAX_SPEED])
-    accel = _clip((cmd - v) / dt, -params[P_MAX_DECEL], params[P_MAX_ACCEL])
+    # Braking (|v| shrinking, in either direction of travel) is bounded by max_decel,
+    # speeding up (forwards or backwards) by max_accel.
+    dv = cmd - v
+    braking = (v > 0.0 and dv < 0.0) or (v < 0.0 and dv > 0.0)
+    limit = params[P_MAX_DECEL] if braking else params[P_MAX_ACCEL]
+    accel = _clip(dv / dt, -limit, limit)
     v_new = _clip(v + accel * dt, params[P_MIN_SPEED], params[P_MAX_SPEED])
     v_mid = 0.5 * (v + v_new)
 
