@@ -11,11 +11,13 @@ from typing import Any
 
 import tyro
 
-from experiments import drive
+from experiments import collect, drive, summarize
 
 # name -> (Args dataclass, run function)
 SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "drive": (drive.Args, drive.run),
+    "collect": (collect.Args, collect.run),
+    "summarize": (summarize.Args, summarize.run),
 }
 
 

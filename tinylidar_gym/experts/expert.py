@@ -10,6 +10,7 @@ env is in, not only states on its own trajectory: DAgger asks it about states a 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -28,8 +29,8 @@ class ExpertConfig:
 
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     """Path planner and speed profile."""
-    lookahead_min_m: float = 0.6
-    """Pure-pursuit lookahead at standstill."""
+    lookahead_min_wheelbases: float = 1.8
+    """Pure-pursuit lookahead at standstill, in wheelbases (0.6 m for the F1TENTH car)."""
     lookahead_gain_s: float = 0.22
     """Lookahead grows by this many seconds of travel at the current speed."""
     speed_preview_s: float = 0.15
@@ -43,6 +44,20 @@ class Expert:
         self.env_cfg = env_cfg
         self.cfg = cfg or ExpertConfig()
         self._plans: dict[tuple[int, int], tuple[object, object, Plan]] = {}
+        vehicle = env_cfg.vehicle
+        self._wheelbase = vehicle.wheelbase_m
+        self._lag_s = vehicle.steer_lag_tau_s
+        self._max_steer = vehicle.max_steer_rad
+        self._max_rate = vehicle.max_steer_rate_radps
+        self._sub_dt = env_cfg.substep_dt_s
+        planner = self.cfg.planner
+        # The speed profile never asks for more than the car or the action range can give.
+        self._planner_cfg = dataclasses.replace(
+            planner,
+            max_speed_mps=min(planner.max_speed_mps, env_cfg.max_speed_command_mps),
+            max_accel_mps2=min(planner.max_accel_mps2, vehicle.max_accel_mps2),
+            max_decel_mps2=min(planner.max_decel_mps2, vehicle.max_decel_mps2),
+        )
 
     def plan_for(self, world: w.World, i: int) -> Plan:
         """The (cached) plan for car ``i``'s current course and obstacles."""
@@ -58,7 +73,7 @@ class Expert:
             cached = (
                 course,
                 obstacles,
-                plan_path(course, obstacles, self.env_cfg.vehicle, self.cfg.planner),
+                plan_path(course, obstacles, self.env_cfg.vehicle, self._planner_cfg),
             )
             self._plans[key] = cached
         return cached[2]
@@ -68,6 +83,10 @@ class Expert:
         plan = self.plan_for(world, i)
         car = world.cars[i]
         x, y, yaw, v = car[w.C_X], car[w.C_Y], car[w.C_YAW], car[w.C_SPEED]
+        if world.dead_steps > 0 or self._lag_s > 0.0:
+            # Steer for where the car will be when this command takes effect: replay the
+            # commands already in the dead-time pipeline, then the lag at constant steering.
+            x, y, yaw = self._predict_pose(world, i, x, y, yaw, v)
         n = len(plan.s)
         step = plan.lap_m / n
         # The simulator's own centerline projection locates the car on the plan's grid.
@@ -75,15 +94,43 @@ class Expert:
         window = np.arange(k0 - 10, k0 + 11) % n
         d2 = (plan.xy[window, 0] - x) ** 2 + (plan.xy[window, 1] - y) ** 2
         k = int(window[int(np.argmin(d2))])
-        lookahead = self.cfg.lookahead_min_m + self.cfg.lookahead_gain_s * max(v, 0.0)
+        lookahead = (
+            self.cfg.lookahead_min_wheelbases * self._wheelbase
+            + self.cfg.lookahead_gain_s * max(v, 0.0)
+        )
         kt = (k + max(1, int(round(lookahead / step)))) % n
         dx, dy = plan.xy[kt, 0] - x, plan.xy[kt, 1] - y
         alpha = math.atan2(dy, dx) - yaw
         dist = math.hypot(dx, dy)
-        wheelbase = self.env_cfg.vehicle.wheelbase_m
-        steer = math.atan2(2.0 * wheelbase * math.sin(alpha), max(dist, 1e-3))
+        steer = math.atan2(2.0 * self._wheelbase * math.sin(alpha), max(dist, 1e-3))
         ks = (k + int(round(max(v, 0.0) * self.cfg.speed_preview_s / step))) % n
         return from_physical(steer, float(plan.speed[ks]), self.env_cfg)
+
+    def _predict_pose(
+        self, world: w.World, i: int, x: float, y: float, yaw: float, v: float
+    ) -> tuple[float, float, float]:
+        car = world.cars[i]
+        steer = float(car[w.C_STEER])
+        dt = self._sub_dt
+        dead = world.dead_steps
+        head = int(car[w.C_BUF_HEAD])
+        lag = max(self._lag_s, dt)
+        for j in range(dead):
+            target = float(world.steer_buf[i, (head + j) % dead])
+            target = min(max(target, -self._max_steer), self._max_steer)
+            rate = min(max((target - steer) / lag, -self._max_rate), self._max_rate)
+            steer = min(max(steer + rate * dt, -self._max_steer), self._max_steer)
+            yaw_rate = v * math.tan(steer) / self._wheelbase
+            x += v * math.cos(yaw) * dt
+            y += v * math.sin(yaw) * dt
+            yaw += yaw_rate * dt
+        n = int(math.ceil(self._lag_s / dt))
+        yaw_rate = v * math.tan(steer) / self._wheelbase
+        for _ in range(n):
+            x += v * math.cos(yaw) * dt
+            y += v * math.sin(yaw) * dt
+            yaw += yaw_rate * dt
+        return x, y, yaw
 
     def act_all(self, world: w.World) -> np.ndarray:
         """Actions (n_cars, 2) float32 for every car of ``world`` (e.g. a vector env's)."""

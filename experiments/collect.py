@@ -1,0 +1,71 @@
+"""Collect expert episodes in parallel: one directory per seed with MCAP, config and result.
+
+    uv run experiment-runner collect --episodes 50 --split train
+
+Seed ranges per split (disjoint; the collector assigns them, episode k of a split has seed
+first + k): train 0-999,999; val 1,000,000-1,999,999; test 2,000,000-2,999,999.
+Re-running the same command resumes the run (finished episodes are skipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tinylidar_gym.data.collect import CollectJob, collect
+from tinylidar_gym.data.seeds import SPLIT_HELP
+from tinylidar_gym.data.summary import summarize
+from tinylidar_gym.experts.expert import ExpertConfig
+from tinylidar_gym.sim.config import EnvConfig
+
+
+@dataclass
+class Args:
+    episodes: int = 20
+    """Number of episodes to collect."""
+    split: Literal["train", "val", "test"] = "train"
+    """Seed range to draw from (train 0-999,999; val 1,000,000-...; test 2,000,000-...)."""
+    first_episode: int = 0
+    """Index of the first episode within the split (seed = split start + index)."""
+    out: Path = Path("runs")
+    """Root directory of runs."""
+    run_name: str | None = None
+    """Run directory name under --out (default: expert-<split>-<first>-<last>)."""
+    workers: int = -1
+    """Parallel worker processes (-1: all cores)."""
+    backend: str = "loky"
+    """joblib backend (loky: local processes; a cluster backend can be plugged in)."""
+    record: bool = True
+    """Record each episode to simulation.mcap."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Environment configuration."""
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    """Expert driver configuration."""
+
+
+def run(args: Args) -> Path:
+    last = args.first_episode + args.episodes - 1
+    name = args.run_name or f"expert-{args.split}-{args.first_episode:06d}-{last:06d}"
+    job = CollectJob(
+        run_dir=args.out / name,
+        split=args.split,
+        first_episode=args.first_episode,
+        episodes=args.episodes,
+        env=args.env,
+        expert=args.expert,
+        record=args.record,
+    )
+    print(f"collecting {args.episodes} {args.split} episodes into {job.run_dir} ({SPLIT_HELP})")
+    manifest = collect(job, workers=args.workers, backend=args.backend)
+    failed = [s for s, st in manifest["seeds"].items() if st["status"] == "failed"]
+    session = manifest["timings"]["sessions"][-1]
+    print(
+        f"ran {session['episodes_run']} episodes in {session['wall_s']:.1f} s "
+        f"on {session['workers']} workers"
+    )
+    if failed:
+        where = job.run_dir / "manifest.json"
+        print(f"{len(failed)} episodes failed (errors in {where}): {failed}")
+    print(summarize(job.run_dir).format())
+    return job.run_dir
