@@ -38,7 +38,7 @@ def run_dir(tmp_path):
     for r in results:
         d = run / "test" / f"seed_{r['seed']:07d}"
         d.mkdir(parents=True)
-        (d / "config.yaml").write_text("seed: %d\n" % r["seed"])
+        (d / "config.yaml").write_text(f"seed: {r['seed']}\n")
         (d / "result.json").write_text(json.dumps(r))
     crashed = run / "test" / "seed_0000005"
     crashed.mkdir()
