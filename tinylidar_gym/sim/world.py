@@ -381,10 +381,16 @@ class World:
         n_total = len(walls) + len(obs_segs)
         self.segs = _grow(self.segs, 1, n_total)
         self.cand = _grow(self.cand, 1, n_total)
-        self.segs[i, : len(walls)] = walls
         self.segs[i, len(walls) : n_total] = obs_segs
-        self.n_wall[i] = len(walls)
         self.n_seg[i] = n_total
+        if self.courses[i] is not course:  # resets on the same course only swap obstacles
+            self._set_course(i, course)
+        self.obstacles[i] = obstacles
+
+    def _set_course(self, i: int, course: Course) -> None:
+        walls = course.walls
+        self.segs[i, : len(walls)] = walls
+        self.n_wall[i] = len(walls)
         cl = course.centerline
         arc = course.arc_length
         self.centerline = _grow(self.centerline, 1, len(cl) + 1)
@@ -401,7 +407,6 @@ class World:
         self._windows[i] = int(math.ceil(max_step / max(min_seg, 1e-6))) + 2
         self.env_params[E_WINDOW] = float(self._windows.max())
         self.courses[i] = course
-        self.obstacles[i] = obstacles
 
     def reset_car(
         self, i: int, noise_seed: int, pose: tuple[float, float, float] | None = None
