@@ -67,5 +67,9 @@ def run(args: Args) -> Path:
     if failed:
         where = job.run_dir / "manifest.json"
         print(f"{len(failed)} episodes failed (errors in {where}): {failed}")
-    print(summarize(job.run_dir).format())
+    summary = summarize(job.run_dir)
+    print(
+        f"{job.run_dir}: {summary.episodes} episodes, success rate {summary.success_rate:.1%}; "
+        f"details: experiment-runner summarize {job.run_dir}"
+    )
     return job.run_dir

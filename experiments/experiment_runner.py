@@ -11,10 +11,11 @@ from typing import Any
 
 import tyro
 
-from experiments import collect, drive, summarize
+from experiments import collect, drive, pipeline, summarize
 
 # name -> (Args dataclass, run function)
 SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
+    "pipeline": (pipeline.Args, pipeline.run),
     "drive": (drive.Args, drive.run),
     "collect": (collect.Args, collect.run),
     "summarize": (summarize.Args, summarize.run),
