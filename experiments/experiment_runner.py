@@ -11,7 +11,7 @@ from typing import Any
 
 import tyro
 
-from experiments import collect, drive, pipeline, summarize
+from experiments import collect, drive, evaluate, extract, pipeline, summarize, train_bc
 
 # name -> (Args dataclass, run function)
 SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
@@ -19,6 +19,9 @@ SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "drive": (drive.Args, drive.run),
     "collect": (collect.Args, collect.run),
     "summarize": (summarize.Args, summarize.run),
+    "extract": (extract.Args, extract.run),
+    "train-bc": (train_bc.Args, train_bc.run),
+    "evaluate": (evaluate.Args, evaluate.run),
 }
 
 

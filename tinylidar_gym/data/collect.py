@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from tinylidar_gym.data.episode import (
     write_config,
     write_result,
 )
+from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
 from tinylidar_gym.experts.expert import Expert, ExpertConfig
@@ -47,7 +46,6 @@ from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-PACKAGES = ("tinylidar", "numpy", "numba", "gymnasium", "mcap", "foxglove-sdk", "joblib")
 
 
 class RunConflictError(ValueError):
@@ -156,30 +154,6 @@ def _collect_task(job: CollectJob, index: int, seed: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- manifest
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return versions
-
-
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     import json
 
@@ -251,8 +225,8 @@ def collect(
             "kind": "collect",
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": sys.argv,
-            "git_commit": _git_commit(),
-            "versions": _versions(),
+            "git_commit": git_commit(),
+            "versions": package_versions(),
             "config": job.config_doc(),
             "seeds": {},
             "timings": {},

@@ -6,11 +6,14 @@ the finished episode are in ``infos["final_observation"][i]`` / ``infos["final_i
 (with boolean masks ``infos["_final_observation"]`` / ``infos["_final_info"]``).
 
 Sub-env ``i`` behaves exactly like ``TinyLidarEnv`` reset with seed ``seed + i`` (and later resets
-without a seed, continuing its own generator): the results are bit-identical.
+without a seed, continuing its own generator): the results are bit-identical. To run a fixed list
+of seeds (evaluation), put the seeds after the first ``num_envs`` in ``seed_queue``: autoresets
+take them in order, and ``episode_seeds[i]`` tells which seed sub-env ``i`` is running.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -63,12 +66,17 @@ class TinyLidarVectorEnv(VectorEnv):
         self.world = World(self.config, n_cars=num_envs, parallel=parallel)
         self.layouts: list[Layout | None] = [None] * num_envs
         self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(num_envs)]
+        self.seed_queue: deque[int] = deque()
+        """Seeds for the next autoresets, taken in order (empty: continue each generator)."""
+        self.episode_seeds: list[int | None] = [None] * num_envs
+        """The seed each sub-env's current episode was reset with (None: unseeded)."""
         self._renderer: TopDownRenderer | None = None
         self._needs_reset = True
 
     # ------------------------------------------------------------------ sub-env helpers
 
     def _reset_one(self, i: int, seed: int | None) -> None:
+        self.episode_seeds[i] = seed
         if seed is not None:
             self._rngs[i], _ = seeding.np_random(seed)
         layout = draw_layout(self.config, self._rngs[i])
@@ -111,7 +119,7 @@ class TinyLidarVectorEnv(VectorEnv):
         for i in done:
             final_obs[i] = self.world.scans[i].copy()
             final_info[i] = car_info(self.world, int(i))
-            self._reset_one(int(i), None)
+            self._reset_one(int(i), self.seed_queue.popleft() if self.seed_queue else None)
         # After the resets: a reset sub-env reports its new episode's info (as SyncVectorEnv).
         infos = batch_info(self.world)
         if done.size:

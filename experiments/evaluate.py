@@ -1,0 +1,96 @@
+"""Evaluate a trained model (or the expert) on held-out seeds, expert side by side.
+
+    uv run experiment-runner evaluate --policy models/bc --split test --episodes 100
+    uv run experiment-runner evaluate --policy expert --split test --episodes 100
+
+Test seeds (2,000,000 + k) are never drawn by collection for training. Every episode is recorded
+(MCAP, config.yaml, result.json) under runs/<run-name>/, with evaluation.json beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.seeds import split_seeds
+from tinylidar_gym.evaluation import evaluate, expert_batch_policy
+from tinylidar_gym.sim.config import EnvConfig, config_from_dict
+
+
+@dataclass
+class Args:
+    policy: str = "models/bc"
+    """A model directory (model.json + model.safetensors) or 'expert'."""
+    split: Literal["test", "val", "train"] = "test"
+    """Seed range to evaluate on."""
+    episodes: int = 100
+    """Number of seeds (the first N of the split)."""
+    first_episode: int = 0
+    """Index of the first seed within the split."""
+    num_envs: int = 16
+    """Cars simulated at once (vector env)."""
+    out: Path = Path("runs")
+    """Root directory of runs."""
+    run_name: str | None = None
+    """Run directory name (default: eval-<policy name>-<split>-<first>-<last>)."""
+    compare_expert: bool = True
+    """Also evaluate the expert on the same seeds (when --policy is a model)."""
+    runtime: Literal["torch", "onnx"] = "torch"
+    """Run the model with torch or with onnxruntime (model.onnx)."""
+    record: bool = True
+    """Record every episode to MCAP."""
+    metrics: Path | None = None
+    """Also write the headline figures (of the model, or the expert) to this JSON file."""
+
+
+def _print(name: str, r: dict[str, Any]) -> None:
+    def fmt(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    print(
+        f"{name:<12} success {r['success_rate']:6.1%}  checkpoints {r['checkpoint_pass_rate']:6.1%}"
+        f"  dist before collision {fmt(r['mean_distance_before_collision_m'], '6.1f')} m"
+        f"  mean dist {r['mean_distance_m']:6.1f} m  speed {r['mean_speed_mps']:4.2f} m/s"
+        f"  lap {fmt(r['mean_lap_time_s'], '5.2f')} s  {r['reasons']}"
+    )
+
+
+def run(args: Args) -> dict[str, Any]:
+    seeds = split_seeds(args.split, args.first_episode, args.episodes)
+    last = args.first_episode + args.episodes - 1
+    reports: dict[str, Any] = {}
+    if args.policy == "expert":
+        env_cfg = EnvConfig()
+        name = args.run_name or f"eval-expert-{args.split}-{args.first_episode:06d}-{last:06d}"
+        reports["expert"] = evaluate(
+            expert_batch_policy(env_cfg), seeds, args.out / name, env_cfg, args.split, "expert",
+            args.num_envs, args.record,
+        )  # fmt: skip
+    else:
+        from trainers.export import load_batch_policy
+
+        model_dir = Path(args.policy)
+        meta = json.loads((model_dir / "model.json").read_text())
+        env_cfg = config_from_dict(EnvConfig, meta["env"])
+        policy = load_batch_policy(model_dir, args.runtime)
+        tag = model_dir.name
+        name = args.run_name or f"eval-{tag}-{args.split}-{args.first_episode:06d}-{last:06d}"
+        reports["model"] = evaluate(
+            lambda obs, venv: policy(obs), seeds, args.out / name, env_cfg, args.split,
+            str(model_dir), args.num_envs, args.record,
+        )  # fmt: skip
+        if args.compare_expert:
+            reports["expert"] = evaluate(
+                expert_batch_policy(env_cfg), seeds, args.out / f"{name}-expert", env_cfg,
+                args.split, "expert", args.num_envs, args.record,
+            )  # fmt: skip
+    print(f"\n{args.episodes} {args.split} seeds {seeds[0]}..{seeds[-1]}")
+    for key, report in reports.items():
+        _print(key, report)
+    if args.metrics is not None:
+        main = reports.get("model", reports.get("expert"))
+        atomic_write_json(args.metrics, {k: v for k, v in main.items() if k != "failed_seeds"})
+    return reports

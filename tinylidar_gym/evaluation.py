@@ -1,0 +1,202 @@
+"""Evaluate a driver on a fixed list of seeds with the vector env, recording every episode.
+
+Each episode gets the same directory as a collected one (``simulation.mcap``, ``config.yaml``,
+``result.json``), so ``summarize`` and Foxglove work on evaluation runs too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.episode import (
+    MCAP_FILE,
+    EpisodeConfig,
+    episode_dir,
+    episode_result,
+    write_config,
+    write_result,
+)
+from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
+from tinylidar_gym.experts.expert import Expert, ExpertConfig
+from tinylidar_gym.layout import Layout
+from tinylidar_gym.recording.wrapper import STEP_KEYS
+from tinylidar_gym.recording.writer import EpisodeWriter
+from tinylidar_gym.sim.config import EnvConfig
+
+BatchPolicy = Callable[[np.ndarray, TinyLidarVectorEnv], np.ndarray]
+"""``actions (N, 2) = policy(observations (N, n_beams), venv)``; the venv is for privileged
+drivers (the expert) and may be ignored."""
+
+
+def expert_batch_policy(cfg: EnvConfig, expert_cfg: ExpertConfig | None = None) -> BatchPolicy:
+    expert = Expert(cfg, expert_cfg)
+    return lambda obs, venv: expert.act_all(venv.world)
+
+
+@dataclass
+class _Episode:
+    index: int
+    seed: int
+    layout: Layout
+    writer: EpisodeWriter | None
+    steps: int = 0
+    ret: float = 0.0
+
+
+def evaluate(
+    policy: BatchPolicy,
+    seeds: list[int],
+    run_dir: str | Path,
+    env_cfg: EnvConfig,
+    split: str,
+    driver: str,
+    num_envs: int = 16,
+    record: bool = True,
+    progress: bool = True,
+    expert_cfg: ExpertConfig | None = None,
+) -> dict[str, Any]:
+    """Drive ``policy`` on every seed once; writes episode directories and ``evaluation.json``."""
+    run_dir = Path(run_dir)
+    if (run_dir / "evaluation.json").exists():
+        raise FileExistsError(
+            f"{run_dir} already holds an evaluation; runs are never overwritten. Choose another "
+            "--run-name."
+        )
+    n = max(1, min(num_envs, len(seeds)))
+    venv = TinyLidarVectorEnv(n, config=env_cfg, parallel=n > 1)
+    obs, infos = venv.reset(seed=list(seeds[:n]))
+    venv.seed_queue.extend(seeds[n:])
+    index_of = {s: k for k, s in enumerate(seeds)}
+    dt_ns = int(round(env_cfg.control_dt_s * 1e9))
+    results: dict[int, dict[str, Any]] = {}
+
+    def start(i: int) -> _Episode | None:
+        seed = venv.episode_seeds[i]
+        if seed is None or seed in results:
+            return None
+        writer = None
+        layout = venv.layouts[i]
+        assert layout is not None
+        if record:
+            out = episode_dir(run_dir, split, seed)
+            out.mkdir(parents=True, exist_ok=True)
+            writer = EpisodeWriter(
+                out / MCAP_FILE,
+                env_cfg.lidar,
+                env_cfg.lidar.mount_offset_m,
+                layout.course.walls,
+                layout.obstacles.boxes,
+                metadata={"seed": seed, "split": split, "driver": driver},
+            )
+        return _Episode(index_of[seed], seed, layout, writer)
+
+    running = [start(i) for i in range(n)]
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
+    while len(results) < len(seeds):
+        actions = np.asarray(policy(obs, venv), dtype=np.float32)
+        prev_obs, prev = obs, infos
+        obs, rewards, terminated, truncated, infos = venv.step(actions)
+        done = terminated | truncated
+        for i in range(n):
+            ep = running[i]
+            if ep is None:
+                if done[i]:
+                    running[i] = start(i)
+                continue
+            info = infos["final_info"][i] if done[i] else _row(infos, i)
+            if ep.writer is not None:
+                step = {key: info[key] for key in STEP_KEYS}
+                step.update(
+                    reward=float(rewards[i]),
+                    terminated=bool(terminated[i]),
+                    truncated=bool(truncated[i]),
+                )
+                ep.writer.write_step(
+                    ep.steps * dt_ns,
+                    prev_obs[i],
+                    (prev["x_m"][i], prev["y_m"][i], prev["yaw_rad"][i]),
+                    prev["speed_mps"][i],
+                    (info["steer_cmd_rad"], info["speed_cmd_mps"]),
+                    actions[i].astype(np.float64),
+                    step,
+                )
+            ep.steps += 1
+            ep.ret += float(rewards[i])
+            if done[i]:
+                results[ep.seed] = _finish(ep, info, run_dir, env_cfg, split, driver, expert_cfg)
+                bar.update(1)
+                running[i] = start(i)
+    bar.close()
+    wall = time.perf_counter() - t0
+    ordered = [results[s] for s in seeds]
+    report = {"driver": driver, "split": split, "seeds": [seeds[0], seeds[-1]], "wall_s": wall}
+    report.update(aggregate(ordered))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "evaluation.json", report)
+    return report
+
+
+def _row(infos: dict[str, Any], i: int) -> dict[str, Any]:
+    return {k: v[i] for k, v in infos.items() if not k.startswith("_") and k != "final_info"}
+
+
+def _finish(
+    ep: _Episode,
+    info: dict[str, Any],
+    run_dir: Path,
+    env_cfg: EnvConfig,
+    split: str,
+    driver: str,
+    expert_cfg: ExpertConfig | None,
+) -> dict[str, Any]:
+    if ep.writer is not None:
+        ep.writer.close()
+    summary = {
+        **info,
+        "steps": ep.steps,
+        "return": ep.ret,
+        "mean_speed_mps": info["distance_m"] / info["time_s"] if info["time_s"] > 0 else 0.0,
+    }
+    cfg = EpisodeConfig(ep.seed, split, env_cfg, None, driver, expert_cfg, ep.index)
+    result = episode_result(summary, cfg)
+    if ep.writer is not None:
+        out = episode_dir(run_dir, split, ep.seed)
+        write_config(out, cfg, ep.layout)
+        write_result(out, result)
+    return result
+
+
+def aggregate(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evaluation figures over per-episode results (``result.json`` dicts)."""
+    n = len(results)
+    success = [r for r in results if r["success"]]
+    failed = [r for r in results if not r["success"]]
+    collided = [r for r in failed if r["reason"].startswith("collision")]
+    m = [r["metrics"] for r in results]
+
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
+
+    return {
+        "episodes": n,
+        "success_rate": len(success) / n if n else math.nan,
+        "reasons": dict(Counter(r["reason"] for r in results)),
+        "mean_distance_m": mean([x["distance_m"] for x in m]),
+        "mean_distance_before_collision_m": mean([r["metrics"]["distance_m"] for r in collided]),
+        "mean_distance_before_failure_m": mean([r["metrics"]["distance_m"] for r in failed]),
+        "checkpoint_pass_rate": mean([x["checkpoint_pass_rate"] for x in m]),
+        "mean_speed_mps": mean([x["mean_speed_mps"] for x in m]),
+        "mean_lap_time_s": mean([r["metrics"]["duration_s"] for r in success]),
+        "failed_seeds": [r["seed"] for r in failed],
+    }

@@ -1,0 +1,175 @@
+"""Behavioural cloning of Tiny Lidar Net with imitation's ``bc.BC``.
+
+Reads top to bottom: load the dataset, split it by episode, build the SB3-compatible Tiny Lidar
+Net policy (normalisation from ``stats.json`` inside it), train epoch by epoch with a validation
+pass, a checkpoint and tracking after each, keep the best epoch, save it with its metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from imitation.algorithms import bc
+
+from trainers.configs import BCConfig
+from trainers.dataset import BatchStream, LidarDataset
+from trainers.export import save_model
+from trainers.lineage import lineage
+from trainers.models import TinyLidarNetPolicy, policy_to_network
+from trainers.tracking import TrackingConfig, make_tracker
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--bc.device cuda was asked for but CUDA is not available; use auto/cpu.")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def validation_metrics(
+    policy: TinyLidarNetPolicy, scans: torch.Tensor, acts: torch.Tensor, batch: int = 4096
+) -> dict[str, float]:
+    """MSE/MAE of the deterministic action and the BC negative log-likelihood on held-out data."""
+    policy.eval()
+    sq = torch.zeros(2, dtype=torch.float64)
+    ab = torch.zeros(2, dtype=torch.float64)
+    nll = 0.0
+    for i in range(0, len(scans), batch):
+        obs = scans[i : i + batch].to(policy.device)
+        target = acts[i : i + batch].to(policy.device)
+        pred = policy._predict(obs, deterministic=True)
+        err = (pred - target).double().cpu()
+        sq += (err**2).sum(0)
+        ab += err.abs().sum(0)
+        _, log_prob, _ = policy.evaluate_actions(obs, target)
+        nll -= float(log_prob.sum())
+    policy.train()
+    n = max(len(scans), 1)
+    return {
+        "val/mse": float(sq.sum() / (2 * n)),
+        "val/mae_steering": float(ab[0] / n),
+        "val/mae_speed": float(ab[1] / n),
+        "val/nll": nll / n,
+    }
+
+
+def train_bc(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    cfg: BCConfig | None = None,
+    tracking: TrackingConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train Tiny Lidar Net on a dataset; writes the best model to ``out_dir``. Returns a report."""
+    cfg = cfg or BCConfig()
+    tracking = tracking or TrackingConfig()
+    out_dir = Path(out_dir)
+    if (out_dir / "model.json").exists():
+        raise FileExistsError(
+            f"{out_dir} already holds a model; models are never overwritten. Choose another --out."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+
+    dataset = LidarDataset(data_dir)
+    train_idx, val_idx = dataset.split_by_episode(cfg.val_fraction, cfg.seed)
+    stream = BatchStream(dataset, train_idx, cfg.batch_size, seed=cfg.seed)
+    val_scans, val_acts, _ = dataset.load(val_idx) if len(val_idx) else dataset.load(train_idx[:1])
+    env_cfg = dataset.stats["env"]
+    from tinylidar_gym.envs.action import action_space
+    from tinylidar_gym.envs.observation import observation_space
+    from tinylidar_gym.sim.config import LidarConfig, config_from_dict
+
+    lidar = config_from_dict(LidarConfig, env_cfg["lidar"])
+    policy = TinyLidarNetPolicy(
+        observation_space(lidar),
+        action_space(),
+        lambda _: cfg.learning_rate,
+        variant=cfg.variant,
+        scan_mean=dataset.scan_mean,
+        scan_std=dataset.scan_std,
+        max_range_m=lidar.max_range_m,
+    ).to(device)
+    trainer = bc.BC(
+        observation_space=observation_space(lidar),
+        action_space=action_space(),
+        rng=np.random.default_rng(cfg.seed),
+        policy=policy,
+        demonstrations=stream,
+        batch_size=cfg.batch_size,
+        optimizer_kwargs={"lr": cfg.learning_rate},
+        ent_weight=cfg.ent_weight,
+        l2_weight=cfg.l2_weight,
+        device=device,
+    )
+    meta = lineage(dataset.path)
+    run_config = {
+        "bc": dataclasses.asdict(cfg),
+        "data": str(dataset.path),
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        **meta,
+    }
+    tracker = make_tracker(tracking, run_config, out_dir)
+    tracker.watch(policy, log_every=100)
+
+    best: dict[str, Any] = {"val/mse": math.inf}
+    history = []
+    t0 = time.perf_counter()
+    steps_per_epoch = stream.batches_per_epoch
+    for epoch in range(1, cfg.epochs + 1):
+        te = time.perf_counter()
+        trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
+        train_s = time.perf_counter() - te
+        metrics = validation_metrics(policy, val_scans, val_acts)
+        metrics.update(
+            epoch=epoch,
+            samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
+            elapsed_s=time.perf_counter() - t0,
+        )
+        history.append(metrics)
+        tracker.log(metrics, step=epoch * steps_per_epoch)
+        ckpt = out_dir / "checkpoints" / f"epoch_{epoch:03d}"
+        save_model(ckpt, policy_to_network(policy), {**run_config, "epoch": epoch}, onnx=False)
+        if progress:
+            print(
+                f"epoch {epoch:3d}/{cfg.epochs}  val mse {metrics['val/mse']:.5f}  "
+                f"mae steer {metrics['val/mae_steering']:.4f} speed {metrics['val/mae_speed']:.4f}"
+                f"  {metrics['samples_per_s']:,.0f} samples/s"
+            )
+        if metrics["val/mse"] < best["val/mse"]:
+            best = metrics
+        if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
+            break
+    # The best epoch (by validation MSE) becomes the model.
+    from trainers.export import load_model
+
+    best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best['epoch']:03d}")
+    report = {
+        "best_epoch": best["epoch"],
+        "best_val_mse": best["val/mse"],
+        "train_seconds": time.perf_counter() - t0,
+        "history": history,
+    }
+    metadata = {
+        **run_config,
+        "env": env_cfg,
+        "training": {k: v for k, v in report.items() if k != "history"},
+        "tracker": {"name": tracker.name, "run_id": tracker.run_id},
+    }
+    save_model(out_dir, best_net, metadata)
+    tracker.summary({"best_epoch": best["epoch"], "best_val_mse": best["val/mse"]})
+    tracker.log_model(out_dir, "tiny-lidar-net")
+    tracker.finish()
+    return report
