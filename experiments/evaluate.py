@@ -9,7 +9,6 @@ Test seeds (2,000,000 + k) are never drawn by collection for training. Every epi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -70,12 +69,11 @@ def run(args: Args) -> dict[str, Any]:
             args.num_envs, args.record,
         )  # fmt: skip
     else:
-        from trainers.export import load_batch_policy
+        from trainers.export import load_policy, model_env_config
 
         model_dir = Path(args.policy)
-        meta = json.loads((model_dir / "model.json").read_text())
-        env_cfg = config_from_dict(EnvConfig, meta["env"])
-        policy = load_batch_policy(model_dir, args.runtime)
+        env_cfg = config_from_dict(EnvConfig, model_env_config(model_dir))
+        policy = load_policy(model_dir, args.runtime)
         tag = model_dir.name
         name = args.run_name or f"eval-{tag}-{args.split}-{args.first_episode:06d}-{last:06d}"
         reports["model"] = evaluate(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from imitation.algorithms import bc
+from imitation.util import logger as imit_logger
 
 from trainers.configs import BCConfig
 from trainers.dataset import BatchStream, LidarDataset
@@ -112,6 +113,8 @@ def train_bc(
         ent_weight=cfg.ent_weight,
         l2_weight=cfg.l2_weight,
         device=device,
+        # Our own tracker logs the metrics; imitation's stdout tables would only add noise.
+        custom_logger=imit_logger.configure(folder=None, format_strs=[]),
     )
     meta = lineage(dataset.path)
     run_config = {
