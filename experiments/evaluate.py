@@ -41,6 +41,8 @@ class Args:
     """Run the model with torch or with onnxruntime (model.onnx)."""
     record: bool = True
     """Record every episode to MCAP."""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """How to reach the wandb run that trained the model (evaluation figures are added to it)."""
     metrics: Path | None = None
     """Also write the headline figures (of the model, or the expert) to this JSON file."""
 
@@ -55,6 +57,21 @@ def _print(name: str, r: dict[str, Any]) -> None:
         f"  mean dist {r['mean_distance_m']:6.1f} m  speed {r['mean_speed_mps']:4.2f} m/s"
         f"  lap {fmt(r['mean_lap_time_s'], '5.2f')} s  {r['reasons']}"
     )
+
+
+def _log_to_model_run(model_dir: Path, report: dict[str, Any], mode: str) -> None:
+    """Evaluation figures go into the tracker run that trained the model."""
+    import json
+
+    from trainers.tracking import tracker_for_model
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    tracker = tracker_for_model(model_dir, meta, mode)  # type: ignore[arg-type]
+    split = report["split"]
+    tracker.summary(
+        {f"eval/{split}/{k}": v for k, v in report.items() if isinstance(v, int | float)}
+    )
+    tracker.finish()
 
 
 def run(args: Args) -> dict[str, Any]:
@@ -80,6 +97,7 @@ def run(args: Args) -> dict[str, Any]:
             lambda obs, venv: policy(obs), seeds, args.out / name, env_cfg, args.split,
             str(model_dir), args.num_envs, args.record,
         )  # fmt: skip
+        _log_to_model_run(model_dir, reports["model"], args.wandb_mode)
         if args.compare_expert:
             reports["expert"] = evaluate(
                 expert_batch_policy(env_cfg), seeds, args.out / f"{name}-expert", env_cfg,

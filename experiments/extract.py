@@ -1,6 +1,6 @@
 """Extract successful train episodes into a dataset: scans paired with commands, stats.json.
 
-    uv run experiment-runner extract runs/expert-train-000000-000199 --out data/bc
+    uv run experiment-runner extract runs/expert-train-000000-000299 --out data
 
 Pairing rule: each scan is labelled with the latest command at or before its timestamp (the
 command in effect); scans before the first command or with a stale command are skipped.
@@ -21,7 +21,7 @@ from tinylidar_gym.data.extract import ExtractConfig, extract
 class Args:
     run_dirs: tyro.conf.Positional[list[Path]]
     """Collection run directories to read."""
-    out: Path = Path("data/bc")
+    out: Path = Path("data")
     """Dataset directory to create (never overwritten unless --overwrite)."""
     overwrite: bool = False
     """Replace an existing dataset directory."""

@@ -1,27 +1,40 @@
-"""The whole flow on a small default: collect expert episodes, then summarise them.
+"""The whole flow on a small default: collect, summarize, extract, train-bc, evaluate.
 
     uv run experiment-runner pipeline
 
-Each step is also its own subcommand (collect, summarize); this one chains them with small
-defaults so a fresh checkout shows the flow end to end in about a minute.
+Each step is also its own subcommand; this one chains them with small defaults so a fresh
+checkout shows the flow end to end in a few minutes. Re-running it resumes: a step whose output
+already exists is skipped (delete the output to redo it), so nothing is ever overwritten.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments import collect, summarize
+from experiments import collect, evaluate, extract, summarize, train_bc
+from trainers.configs import BCConfig
+from trainers.tracking import TrackingConfig
 
 
 @dataclass
 class Args:
     out: Path = Path("runs")
-    """Root directory of runs."""
+    """Root directory of runs (collection and evaluation)."""
+    data: Path = Path("data/pipeline")
+    """Dataset directory."""
+    model: Path = Path("models/pipeline")
+    """Model directory."""
     train_episodes: int = 20
     """Expert episodes to collect from the train split."""
+    test_episodes: int = 20
+    """Held-out test seeds to evaluate the model and the expert on."""
     workers: int = -1
-    """Parallel worker processes (-1: all cores)."""
+    """Parallel worker processes for collection (-1: all cores)."""
+    bc: BCConfig = field(default_factory=lambda: BCConfig(epochs=3))
+    """Training hyper-parameters (a short run by default)."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """Experiment tracking (wandb offline by default)."""
 
 
 def run(args: Args) -> None:
@@ -33,3 +46,30 @@ def run(args: Args) -> None:
     )
     print("\n== summarize ==")
     summarize.run(summarize.Args(run_dir=run_dir))
+    print("\n== extract ==")
+    if (args.data / "stats.json").exists():
+        print(f"{args.data} exists; skipping (delete it to extract again)")
+    else:
+        extract.run(extract.Args(run_dirs=[run_dir], out=args.data))
+    print("\n== train-bc ==")
+    if (args.model / "model.json").exists():
+        print(f"{args.model} exists; skipping (delete it to train again)")
+    else:
+        train_bc.run(
+            train_bc.Args(data=args.data, out=args.model, bc=args.bc, tracking=args.tracking)
+        )
+    print("\n== evaluate ==")
+    name = f"eval-{args.model.name}-test-000000-{args.test_episodes - 1:06d}"
+    if (args.out / name / "evaluation.json").exists():
+        print(f"{args.out / name} exists; skipping (delete it to evaluate again)")
+        return
+    evaluate.run(
+        evaluate.Args(
+            policy=str(args.model),
+            split="test",
+            episodes=args.test_episodes,
+            out=args.out,
+            run_name=name,
+            wandb_mode=args.tracking.wandb_mode,
+        )
+    )

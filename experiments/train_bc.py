@@ -1,6 +1,6 @@
 """Train Tiny Lidar Net by behavioural cloning (imitation's BC) on an extracted dataset.
 
-    uv run experiment-runner train-bc --data data/bc --out models/bc
+    uv run experiment-runner train-bc --data data --out models/bc
 
 Tracked with wandb, offline by default (`wandb sync models/bc/wandb/offline-run-*` uploads it
 later); `--tracking.wandb-mode disabled` or `--tracking.tracker none` for no tracking.
@@ -17,7 +17,7 @@ from trainers.tracking import TrackingConfig
 
 @dataclass
 class Args:
-    data: Path = Path("data/bc")
+    data: Path = Path("data")
     """Dataset directory (from `experiment-runner extract`)."""
     out: Path = Path("models/bc")
     """Model directory to create: model.safetensors, model.json, model.onnx, checkpoints/."""

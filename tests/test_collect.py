@@ -10,6 +10,7 @@ from tinylidar_gym.data.collect import CollectJob, RunConflictError, collect, jo
 from tinylidar_gym.data.episode import episode_dir, read_config, read_result
 from tinylidar_gym.data.replay import replay_episode
 from tinylidar_gym.data.seeds import SPLITS
+from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.recording.reader import read_episode
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
 
@@ -56,8 +57,10 @@ def test_episode_directory_contents_and_seeds(tmp_path):
     assert all(st["status"] == "done" for st in manifest["seeds"].values())
 
 
-def test_replay_from_config_is_bit_identical_and_matches_the_recording(tmp_path):
-    job = make_job(tmp_path, n=1)
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_replay_from_config_is_bit_identical_and_matches_the_recording(tmp_path, noise):
+    expert = ExpertConfig(noise_steer_std=noise, noise_speed_std=noise)
+    job = make_job(tmp_path, n=1, expert=expert)
     collect(job, workers=1, progress=False)
     d = episode_dir(job.run_dir, "train", 0)
     replay = replay_episode(d)
@@ -69,6 +72,10 @@ def test_replay_from_config_is_bit_identical_and_matches_the_recording(tmp_path)
     cfg = read_config(d)
     assert np.array_equal(cfg.obstacles, replay.env.layout.obstacles.boxes)
     assert replay.end_reason == read_result(d)["reason"]
+    if noise:
+        # The car executed perturbed commands; the recorded labels are the clean expert actions.
+        executed = rec.commands[:, 0] / replay.env.config.vehicle.max_steer_rad
+        assert not np.allclose(executed, rec.actions[:, 0], atol=1e-3)
 
 
 def test_worker_error_marks_the_seed_failed_and_resume_retries_only_it(tmp_path, monkeypatch):

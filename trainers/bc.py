@@ -26,6 +26,31 @@ from trainers.models import TinyLidarNetPolicy, policy_to_network
 from trainers.tracking import TrackingConfig, make_tracker
 
 
+class _LoggedLoss:
+    """Wraps imitation's BC loss to send the training loss curve to the tracker."""
+
+    def __init__(self, inner: Any, tracker: Any, every: int) -> None:
+        self.inner = inner
+        self.tracker = tracker
+        self.every = every
+        self.calls = 0
+
+    def __call__(self, policy: Any, obs: Any, acts: Any) -> Any:
+        metrics = self.inner(policy, obs, acts)
+        self.calls += 1
+        if self.calls % self.every == 0:
+            values = {
+                "train/loss": metrics.loss,
+                "train/neglogp": metrics.neglogp,
+                "train/entropy": metrics.entropy,
+                "train/prob_true_act": metrics.prob_true_act,
+            }
+            self.tracker.log(
+                {k: float(v) for k, v in values.items() if v is not None}, step=self.calls
+            )
+        return metrics
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -126,6 +151,8 @@ def train_bc(
     }
     tracker = make_tracker(tracking, run_config, out_dir)
     tracker.watch(policy, log_every=100)
+    every = max(1, min(50, stream.batches_per_epoch))
+    trainer.loss_calculator = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
 
     best: dict[str, Any] = {"val/mse": math.inf}
     history = []

@@ -12,7 +12,7 @@ class BCConfig:
 
     variant: Literal["L", "M", "S"] = "L"
     """Tiny Lidar Net size: L (all beams), M (every 2nd), S (every 4th)."""
-    epochs: int = 20
+    epochs: int = 12
     """Passes over the training episodes."""
     batch_size: int = 256
     """Samples per gradient step."""

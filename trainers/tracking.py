@@ -76,7 +76,13 @@ class WandbTracker(Tracker):
 
     name = "wandb"
 
-    def __init__(self, cfg: TrackingConfig, run_config: dict[str, Any], directory: Path) -> None:
+    def __init__(
+        self,
+        cfg: TrackingConfig,
+        run_config: dict[str, Any],
+        directory: Path,
+        resume_id: str | None = None,
+    ) -> None:
         super().__init__()
         import wandb
 
@@ -91,7 +97,9 @@ class WandbTracker(Tracker):
             mode=cfg.wandb_mode,
             dir=str(directory),
             config=run_config,
-            reinit=True,
+            id=resume_id,
+            resume="allow" if resume_id else None,
+            reinit="finish_previous",
         )
         if self.run is not None:
             self.run_id = self.run.id
@@ -133,3 +141,12 @@ def make_tracker(cfg: TrackingConfig, run_config: dict[str, Any], directory: Pat
     if cfg.tracker == "wandb":
         return WandbTracker(cfg, run_config, directory)
     raise ValueError(f"unknown tracker {cfg.tracker!r}; use 'wandb' or 'none'.")
+
+
+def tracker_for_model(model_dir: Path, model_meta: dict[str, Any], mode: WandbMode) -> Tracker:
+    """A tracker that logs into the run that trained the model (e.g. its evaluation)."""
+    info = model_meta.get("metadata", {}).get("tracker") or {}
+    if info.get("name") != "wandb" or not info.get("run_id") or mode == "disabled":
+        return Tracker()
+    cfg = TrackingConfig(wandb_mode=mode)
+    return WandbTracker(cfg, {}, Path(model_dir), resume_id=info["run_id"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from tinylidar_gym.data.episode import read_config
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
+from tinylidar_gym.envs.wrappers import ActionNoise
 from tinylidar_gym.experts.expert import Expert, ExpertConfig
 
 
@@ -33,16 +35,21 @@ def replay_episode(episode_dir: str | Path) -> Replay:
         raise ValueError(
             f"{episode_dir}: only expert episodes can be replayed (driver={ep.driver})."
         )
-    env = TinyLidarEnv(ep.env)
-    expert = Expert(ep.env, ep.expert or ExpertConfig())
+    base = TinyLidarEnv(ep.env)
+    expert_cfg = ep.expert or ExpertConfig()
+    expert = Expert(ep.env, expert_cfg)
+    env: gym.Env = base
+    if expert_cfg.noise_steer_std > 0 or expert_cfg.noise_speed_std > 0:
+        noise = (expert_cfg.noise_steer_std, expert_cfg.noise_speed_std)
+        env = ActionNoise(base, noise, expert_cfg.noise_correlation_s)
     obs, info = env.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
     scans, actions, rewards = [], [], []
     while True:
-        action = expert.act(env.world, 0)
+        action = expert.act(base.world, 0)
         scans.append(obs)
         actions.append(action)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(reward)
         if terminated or truncated:
             break
-    return Replay(np.stack(scans), np.stack(actions), np.asarray(rewards), info["end_reason"], env)
+    return Replay(np.stack(scans), np.stack(actions), np.asarray(rewards), info["end_reason"], base)

@@ -35,6 +35,14 @@ class ExpertConfig:
     """Lookahead grows by this many seconds of travel at the current speed."""
     speed_preview_s: float = 0.15
     """The speed command is taken this far ahead on the profile (actuator latency)."""
+    noise_steer_std: float = 0.05
+    """Collection only: std of correlated noise added to the executed steering (action units);
+    the recorded labels stay the expert's clean actions, so the data shows recoveries (DART).
+    Evaluation never adds noise."""
+    noise_speed_std: float = 0.05
+    """Collection only: std of correlated noise added to the executed speed (action units)."""
+    noise_correlation_s: float = 0.3
+    """Collection only: time constant of that noise."""
 
 
 class Expert:

@@ -27,7 +27,9 @@ class PlannerConfig:
     wall_clearance_m: float = 0.15
     """Kept between the footprint side and a wall."""
     obstacle_clearance_m: float = 0.14
-    """Kept between the footprint side and an obstacle."""
+    """Smallest gap kept between the footprint side and an obstacle."""
+    preferred_obstacle_clearance_m: float = 0.4
+    """Gap kept where the passage is wide enough (more margin for a learner copying the path)."""
     longitudinal_buffer_m: float = 0.35
     """Extra arc length before/after an obstacle where its lateral bound already holds."""
     smoothing_iterations: int = 400
@@ -118,10 +120,15 @@ def plan_path(
             continue
         gap_left = (upper[mask] + half_w + cfg.wall_clearance_m).min() - cd.max()
         gap_right = cd.min() - (lower[mask] - half_w - cfg.wall_clearance_m).max()
+        # The preferred clearance where the passage allows it, never less than the minimum.
         if gap_left >= gap_right:
-            lower[mask] = np.maximum(lower[mask], cd.max() + half_w + cfg.obstacle_clearance_m)
+            room = upper[mask].min() - (cd.max() + half_w)
+            clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
+            lower[mask] = np.maximum(lower[mask], cd.max() + half_w + clear)
         else:
-            upper[mask] = np.minimum(upper[mask], cd.min() - half_w - cfg.obstacle_clearance_m)
+            room = (cd.min() - half_w) - lower[mask].max()
+            clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
+            upper[mask] = np.minimum(upper[mask], cd.min() - half_w - clear)
 
     feasible = bool(np.all(lower <= upper))
     mid = 0.5 * (lower + upper)
