@@ -133,7 +133,8 @@ _PROTO_TYPE = {"double": 1, "bool": 8, "int": 15, "string": 9, "doubles": 1}  # 
 _LABEL_OPTIONAL, _LABEL_REPEATED = 1, 3
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint encoding of a non-negative integer."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -144,9 +145,9 @@ def _varint(value: int) -> bytes:
 
 def _field(number: int, payload: bytes | str | int) -> bytes:
     if isinstance(payload, int):
-        return _varint(number << 3) + _varint(payload)
+        return varint(number << 3) + varint(payload)
     data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
+    return varint(number << 3 | 2) + varint(len(data)) + data
 
 
 def _message_descriptor(name: str, fields: tuple[tuple[str, int, FieldKind], ...]) -> bytes:

@@ -60,6 +60,7 @@ from mcap.records import (
 )
 
 from tinylidar_gym.recording import schemas as s
+from tinylidar_gym.recording.schemas import varint
 from tinylidar_gym.sim.config import LidarConfig
 
 Compression = Literal["zstd", "lz4"]
@@ -112,21 +113,12 @@ class RecordingWriteError(RuntimeError):
 # --------------------------------------------------------------------------- protobuf bytes
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _len_field(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
 
 
 def _double_field(field: int, value: float) -> bytes:
-    return _varint(field << 3 | 1) + struct.pack("<d", value)
+    return varint(field << 3 | 1) + struct.pack("<d", value)
 
 
 _IDENTITY_POSE = _len_field(1, b"") + _len_field(2, _double_field(4, 1.0))
@@ -140,8 +132,8 @@ def laser_scan_prefix(lidar: LidarConfig) -> bytes:
         + _len_field(3, _IDENTITY_POSE)
         + _double_field(4, lidar.angle_min_rad)
         + _double_field(5, lidar.angle_max_rad)
-        + _varint(6 << 3 | 2)
-        + _varint(8 * lidar.n_beams)
+        + varint(6 << 3 | 2)
+        + varint(8 * lidar.n_beams)
     )
 
 
@@ -152,7 +144,7 @@ def _frames_field(parent: str, child: str) -> bytes:
 def timestamp_field(t_ns: int) -> bytes:
     """Field 1 (``timestamp``, a google.protobuf.Timestamp) of a Foxglove message."""
     sec, nsec = divmod(t_ns, _NS_PER_S)
-    body = (b"\x08" + _varint(sec) if sec else b"") + (b"\x10" + _varint(nsec) if nsec else b"")
+    body = (b"\x08" + varint(sec) if sec else b"") + (b"\x10" + varint(nsec) if nsec else b"")
     return b"\x0a" + bytes((len(body),)) + body
 
 
@@ -266,7 +258,7 @@ _SPEED_TAG = _STEP_KINDS["speed_mps"][0] << 3 | 1
 
 def _tag(number: int, kind: str) -> bytes:
     wire = {"double": 1, "bool": 0, "int": 5, "string": 2}[kind]
-    return _varint(number << 3 | wire)
+    return varint(number << 3 | wire)
 
 
 def _string_field(name: str, text: str) -> bytes:
@@ -756,11 +748,11 @@ class EpisodeWriter:
 
     def _set_stamp_sec(self, sec: int) -> None:
         self._stamp_sec = sec
-        sec_part = b"\x08" + _varint(sec) if sec else b""
+        sec_part = b"\x08" + varint(sec) if sec else b""
         self._stamp_heads = [b"\x0a" + bytes((len(sec_part) + k,)) + sec_part for k in range(7)]
 
     def _nsec_part(self, nsec: int) -> bytes:
-        part = b"\x10" + _varint(nsec) if nsec else b""
+        part = b"\x10" + varint(nsec) if nsec else b""
         if len(self._nsec_parts) < 4096:
             self._nsec_parts[nsec] = part
         return part
