@@ -5,11 +5,15 @@
 
 Test seeds (2,000,000 + k) are never drawn by collection for training. Every episode is recorded
 (MCAP, config.yaml, result.json) under runs/<run-name>/, with evaluation.json beside them.
+
+The figures go to the experiment trackers: a model's into the runs that trained it (the run ids
+in its model.json; `--tracking.tracker none` to skip), the expert's into a new run named after
+the evaluation (`--tracking.tracker wandb|mlflow|both|none`, wandb offline by default).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +21,7 @@ from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.evaluation import evaluate, expert_batch_policy
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict
+from trainers.tracking import TrackingConfig
 
 
 @dataclass
@@ -41,8 +46,11 @@ class Args:
     """Run the model with torch or with onnxruntime (model.onnx)."""
     record: bool = True
     """Record every episode to MCAP."""
-    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
-    """How to reach the wandb run that trained the model (evaluation figures are added to it)."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """Experiment tracking: a model's figures go into the runs that trained it (every tracker its
+    model.json records; 'none' skips), the expert's into a new run in the trackers asked for."""
+    wandb_mode: Literal["offline", "online", "disabled"] | None = None
+    """Older spelling of --tracking.wandb-mode; overrides it when given."""
     metrics: Path | None = None
     """Also write the headline figures (of the model, or the expert) to this JSON file."""
 
@@ -59,18 +67,53 @@ def _print(name: str, r: dict[str, Any]) -> None:
     )
 
 
-def _log_to_model_run(model_dir: Path, report: dict[str, Any], mode: str) -> None:
-    """Evaluation figures go into the tracker run that trained the model."""
+def _figures(report: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numeric figures of an evaluation report as ``eval/<split>/<prefix><name>``."""
+    split = report["split"]
+    return {f"eval/{split}/{prefix}{k}": v for k, v in report.items() if isinstance(v, int | float)}
+
+
+def _log_to_model_run(
+    model_dir: Path,
+    report: dict[str, Any],
+    tracking: TrackingConfig | str,
+    expert: dict[str, Any] | None = None,
+) -> None:
+    """Evaluation figures (and the expert's on the same seeds, as ``eval/<split>/expert/...``)
+    go into the tracker runs that trained the model."""
     import json
 
     from trainers.tracking import tracker_for_model
 
     meta = json.loads((model_dir / "model.json").read_text())
-    tracker = tracker_for_model(model_dir, meta, mode)  # type: ignore[arg-type]
-    split = report["split"]
-    tracker.summary(
-        {f"eval/{split}/{k}": v for k, v in report.items() if isinstance(v, int | float)}
-    )
+    tracker = tracker_for_model(model_dir, meta, tracking)  # type: ignore[arg-type]
+    figures = _figures(report)
+    if expert is not None:
+        figures.update(_figures(expert, "expert/"))
+    tracker.summary(figures)
+    tracker.finish()
+
+
+def _log_expert_run(
+    run_dir: Path, report: dict[str, Any], tracking: TrackingConfig, args: Args, env: EnvConfig
+) -> None:
+    """The expert's evaluation figures go into a new run (named after the evaluation)."""
+    from tinylidar_gym.data.provenance import git_commit
+    from trainers.tracking import make_tracker
+
+    run_config = {
+        "evaluate": {
+            "policy": "expert",
+            "split": args.split,
+            "episodes": args.episodes,
+            "first_episode": args.first_episode,
+            "num_envs": args.num_envs,
+        },
+        "env": asdict(env),
+        "git_commit": git_commit(),
+    }
+    tracker = make_tracker(tracking, run_config, run_dir)
+    tracker.summary(_figures(report))
     tracker.finish()
 
 
@@ -78,13 +121,21 @@ def run(args: Args) -> dict[str, Any]:
     seeds = split_seeds(args.split, args.first_episode, args.episodes)
     last = args.first_episode + args.episodes - 1
     reports: dict[str, Any] = {}
+    tracking = args.tracking
+    if args.wandb_mode is not None:
+        tracking = replace(tracking, wandb_mode=args.wandb_mode)
     if args.policy == "expert":
+        from trainers.tracking import require_trackers
+
         env_cfg = EnvConfig()
         name = args.run_name or f"eval-expert-{args.split}-{args.first_episode:06d}-{last:06d}"
+        tracking = replace(tracking, run_name=tracking.run_name or name)
+        require_trackers(tracking)  # a missing tracker fails now, not after the evaluation
         reports["expert"] = evaluate(
             expert_batch_policy(env_cfg), seeds, args.out / name, env_cfg, args.split, "expert",
             args.num_envs, args.record,
         )  # fmt: skip
+        _log_expert_run(args.out / name, reports["expert"], tracking, args, env_cfg)
     else:
         from trainers.export import load_policy, model_env_config
 
@@ -97,12 +148,12 @@ def run(args: Args) -> dict[str, Any]:
             lambda obs, venv: policy(obs), seeds, args.out / name, env_cfg, args.split,
             str(model_dir), args.num_envs, args.record,
         )  # fmt: skip
-        _log_to_model_run(model_dir, reports["model"], args.wandb_mode)
         if args.compare_expert:
             reports["expert"] = evaluate(
                 expert_batch_policy(env_cfg), seeds, args.out / f"{name}-expert", env_cfg,
                 args.split, "expert", args.num_envs, args.record,
             )  # fmt: skip
+        _log_to_model_run(model_dir, reports["model"], tracking, reports.get("expert"))
     print(f"\n{args.episodes} {args.split} seeds {seeds[0]}..{seeds[-1]}")
     for key, report in reports.items():
         _print(key, report)

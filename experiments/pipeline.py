@@ -70,6 +70,6 @@ def run(args: Args) -> None:
             episodes=args.test_episodes,
             out=args.out,
             run_name=name,
-            wandb_mode=args.tracking.wandb_mode,
+            tracking=args.tracking,
         )
     )

@@ -23,7 +23,7 @@ from trainers.dataset import BatchStream, LidarDataset
 from trainers.export import save_model
 from trainers.lineage import lineage
 from trainers.models import TinyLidarNetPolicy, policy_to_network
-from trainers.tracking import TrackingConfig, make_tracker
+from trainers.tracking import TrackingConfig, make_tracker, require_trackers
 
 
 class _LoggedLoss:
@@ -102,6 +102,7 @@ def train_bc(
         raise FileExistsError(
             f"{out_dir} already holds a model; models are never overwritten. Choose another --out."
         )
+    require_trackers(tracking)  # a missing tracker extra fails before any work is done
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.threads > 0:
@@ -150,56 +151,62 @@ def train_bc(
         **meta,
     }
     tracker = make_tracker(tracking, run_config, out_dir)
-    tracker.watch(policy, log_every=100)
-    every = max(1, min(50, stream.batches_per_epoch))
-    trainer.loss_calculator = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
+    try:
+        tracker.watch(policy, log_every=100)
+        every = max(1, min(50, stream.batches_per_epoch))
+        trainer.loss_calculator = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
 
-    best: dict[str, Any] = {"val/mse": math.inf}
-    history = []
-    t0 = time.perf_counter()
-    steps_per_epoch = stream.batches_per_epoch
-    for epoch in range(1, cfg.epochs + 1):
-        te = time.perf_counter()
-        trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
-        train_s = time.perf_counter() - te
-        metrics = validation_metrics(policy, val_scans, val_acts)
-        metrics.update(
-            epoch=epoch,
-            samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
-            elapsed_s=time.perf_counter() - t0,
-        )
-        history.append(metrics)
-        tracker.log(metrics, step=epoch * steps_per_epoch)
-        ckpt = out_dir / "checkpoints" / f"epoch_{epoch:03d}"
-        save_model(ckpt, policy_to_network(policy), {**run_config, "epoch": epoch}, onnx=False)
-        if progress:
-            print(
-                f"epoch {epoch:3d}/{cfg.epochs}  val mse {metrics['val/mse']:.5f}  "
-                f"mae steer {metrics['val/mae_steering']:.4f} speed {metrics['val/mae_speed']:.4f}"
-                f"  {metrics['samples_per_s']:,.0f} samples/s"
+        best: dict[str, Any] = {"val/mse": math.inf}
+        history = []
+        t0 = time.perf_counter()
+        steps_per_epoch = stream.batches_per_epoch
+        for epoch in range(1, cfg.epochs + 1):
+            te = time.perf_counter()
+            trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
+            train_s = time.perf_counter() - te
+            metrics = validation_metrics(policy, val_scans, val_acts)
+            metrics.update(
+                epoch=epoch,
+                samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
+                elapsed_s=time.perf_counter() - t0,
             )
-        if metrics["val/mse"] < best["val/mse"]:
-            best = metrics
-        if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
-            break
-    # The best epoch (by validation MSE) becomes the model.
-    from trainers.export import load_model
+            history.append(metrics)
+            tracker.log(metrics, step=epoch * steps_per_epoch)
+            ckpt = out_dir / "checkpoints" / f"epoch_{epoch:03d}"
+            save_model(ckpt, policy_to_network(policy), {**run_config, "epoch": epoch}, onnx=False)
+            if progress:
+                print(
+                    f"epoch {epoch:3d}/{cfg.epochs}  val mse {metrics['val/mse']:.5f}  "
+                    f"mae steer {metrics['val/mae_steering']:.4f} "
+                    f"speed {metrics['val/mae_speed']:.4f}  "
+                    f"{metrics['samples_per_s']:,.0f} samples/s"
+                )
+            if metrics["val/mse"] < best["val/mse"]:
+                best = metrics
+            if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
+                break
+        # The best epoch (by validation MSE) becomes the model.
+        from trainers.export import load_model
 
-    best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best['epoch']:03d}")
-    report = {
-        "best_epoch": best["epoch"],
-        "best_val_mse": best["val/mse"],
-        "train_seconds": time.perf_counter() - t0,
-        "history": history,
-    }
-    metadata = {
-        **run_config,
-        "env": env_cfg,
-        "training": {k: v for k, v in report.items() if k != "history"},
-        "tracker": {"name": tracker.name, "run_id": tracker.run_id},
-    }
-    save_model(out_dir, best_net, metadata)
-    tracker.summary({"best_epoch": best["epoch"], "best_val_mse": best["val/mse"]})
-    tracker.log_model(out_dir, "tiny-lidar-net")
-    tracker.finish()
+        best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best['epoch']:03d}")
+        report = {
+            "best_epoch": best["epoch"],
+            "best_val_mse": best["val/mse"],
+            "train_seconds": time.perf_counter() - t0,
+            "history": history,
+        }
+        metadata = {
+            **run_config,
+            "env": env_cfg,
+            "training": {k: v for k, v in report.items() if k != "history"},
+            # Per-tracker run ids ({"wandb": {...}, "mlflow": {...}}) so that evaluation joins the
+            # runs; "name"/"run_id" keep the older single-tracker form readable.
+            "tracker": {"name": tracker.name, "run_id": tracker.run_id, **tracker.run_info()},
+        }
+        save_model(out_dir, best_net, metadata)
+        tracker.summary({"best_epoch": best["epoch"], "best_val_mse": best["val/mse"]})
+        tracker.log_model(out_dir, "tiny-lidar-net")
+    finally:
+        # Also on a crash: the tracker run is closed, not left 'running'.
+        tracker.finish()
     return report

@@ -1,20 +1,30 @@
-"""One experiment-tracking interface for every trainer; wandb (offline by default) or none.
+"""One experiment-tracking interface for every trainer and for evaluation.
 
-Trainers talk to a :class:`Tracker` only; no trainer imports wandb. A tracker that fails
-mid-run (disk full, service gone) warns once and turns itself off: training goes on and the
-model is still saved.
+Trainers and CLIs talk to a :class:`Tracker` only; none imports wandb or mlflow. Which trackers
+run is ``--tracking.tracker wandb|mlflow|both|none`` (:class:`TrackingConfig`, default: wandb
+offline). Each tracker lives in its own module, ``trainers/tracking_<name>.py``, which exposes
+its class as ``TRACKER`` (a :class:`Tracker` subclass): adding a third one means one new module
+(and its name in :data:`TrackerName`).
+
+A tracker that fails mid-run (disk full, server gone) warns once and turns itself off: training
+goes on and the model is still saved. A tracker that is asked for but not installed (MLflow is
+the optional extra ``mlflow``) is an error before any work starts.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-TrackerName = Literal["wandb", "none"]
+TrackerName = Literal["wandb", "mlflow", "both", "none"]
 WandbMode = Literal["offline", "online", "disabled"]
+
+BOTH: tuple[str, ...] = ("wandb", "mlflow")
+"""The trackers that ``--tracking.tracker both`` runs."""
 
 
 @dataclass(frozen=True)
@@ -22,23 +32,44 @@ class TrackingConfig:
     """Where and how runs are tracked."""
 
     tracker: TrackerName = "wandb"
-    """'wandb' or 'none'."""
+    """'wandb' (default), 'mlflow', 'both' or 'none'."""
     wandb_mode: WandbMode = "offline"
     """wandb mode: offline (default; `wandb sync` later), online, or disabled."""
     project: str = "tinylidar"
-    """Project name in the tracker."""
+    """Project name in the tracker (the experiment name in MLflow)."""
     run_name: str | None = None
     """Run name (default: the tracker's)."""
+    mlflow_uri: str | None = None
+    """MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db here)."""
+    registered_model_name: str | None = "tiny-lidar-net"
+    """Register the trained model under this name in the MLflow model registry (None: don't)."""
+
+
+class TrackerUnavailableError(ImportError):
+    """A tracker was asked for but its package is not installed."""
 
 
 class Tracker:
-    """No-op base: the 'none' tracker, and the interface every tracker implements."""
+    """No-op base: the 'none' tracker, and the interface every tracker implements.
+
+    Implementations call their tracker's API through :meth:`_guard`, so that a failure warns once
+    and turns the tracker off instead of stopping the run.
+    """
 
     name = "none"
+
+    # A concrete tracker is built as ``cls(cfg, run_config, directory, resume=None)``: a new run
+    # with ``run_config`` as its configuration, or (``resume``: what its :meth:`run_info` once
+    # returned) the existing run it records into.
 
     def __init__(self) -> None:
         self.run_id: str | None = None
         self._failed = False
+
+    @classmethod
+    def require(cls) -> None:
+        """Raise :class:`TrackerUnavailableError` (naming the install command) if this tracker's
+        package is missing."""
 
     def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._failed:
@@ -62,7 +93,7 @@ class Tracker:
         """Gradient and parameter histograms of a torch module every ``log_every`` batches."""
 
     def log_model(self, model_dir: Path, name: str) -> None:
-        """The model directory as an artifact."""
+        """The model files (``model.*`` in ``model_dir``) as an artifact called ``name``."""
 
     def summary(self, values: dict[str, Any]) -> None:
         """Final values of the run (e.g. evaluation metrics)."""
@@ -70,83 +101,144 @@ class Tracker:
     def finish(self) -> None:
         """Close the run."""
 
+    def run_info(self) -> dict[str, dict[str, Any]]:
+        """How to find this run again, per tracker (``{"mlflow": {"run_id": ..., ...}}``); a
+        model stores it in its metadata so that its evaluation joins the run."""
+        return {}
 
-class WandbTracker(Tracker):
-    """wandb in offline mode by default: runs land in ``<dir>/wandb/``; `wandb sync` uploads."""
 
-    name = "wandb"
+class MultiTracker(Tracker):
+    """Several trackers at once (``--tracking.tracker both``); each one guards itself."""
 
-    def __init__(
-        self,
-        cfg: TrackingConfig,
-        run_config: dict[str, Any],
-        directory: Path,
-        resume_id: str | None = None,
-    ) -> None:
+    def __init__(self, trackers: Iterable[Tracker]) -> None:
         super().__init__()
-        import wandb
-
-        self._wandb = wandb
-        directory.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("WANDB_SILENT", "true")
-        self.run = self._guard(
-            "init",
-            wandb.init,
-            project=cfg.project,
-            name=cfg.run_name,
-            mode=cfg.wandb_mode,
-            dir=str(directory),
-            config=run_config,
-            id=resume_id,
-            resume="allow" if resume_id else None,
-            reinit="finish_previous",
-        )
-        if self.run is not None:
-            self.run_id = self.run.id
+        self.trackers = list(trackers)
+        self.name = "+".join(t.name for t in self.trackers)
+        self.run_id = next((t.run_id for t in self.trackers if t.run_id), None)
 
     def log(self, metrics: dict[str, float], step: int) -> None:
-        if self.run is not None:
-            self._guard("log", self.run.log, metrics, step=step)
+        for t in self.trackers:
+            t.log(metrics, step)
 
     def watch(self, model: Any, log_every: int) -> None:
-        if self.run is not None:
-            self._guard("watch", self.run.watch, model, log="all", log_freq=log_every)
+        for t in self.trackers:
+            t.watch(model, log_every)
 
     def log_model(self, model_dir: Path, name: str) -> None:
-        if self.run is None:
-            return
-
-        def _log() -> None:
-            artifact = self._wandb.Artifact(name, type="model")
-            for file in sorted(Path(model_dir).glob("model.*")):
-                artifact.add_file(str(file))
-            self.run.log_artifact(artifact)
-
-        self._guard("log_model", _log)
+        for t in self.trackers:
+            t.log_model(model_dir, name)
 
     def summary(self, values: dict[str, Any]) -> None:
-        if self.run is not None:
-            self._guard("summary", self.run.summary.update, values)
+        for t in self.trackers:
+            t.summary(values)
 
     def finish(self) -> None:
-        if self.run is not None:
-            self._guard("finish", self.run.finish)
-            self.run = None
+        for t in self.trackers:
+            t.finish()
+
+    def run_info(self) -> dict[str, dict[str, Any]]:
+        info: dict[str, dict[str, Any]] = {}
+        for t in self.trackers:
+            info.update(t.run_info())
+        return info
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def tracker_class(name: str) -> type[Tracker]:
+    """The class of tracker ``name``: ``TRACKER`` in module ``trainers.tracking_<name>``."""
+    try:
+        module = importlib.import_module(f"trainers.tracking_{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"trainers.tracking_{name}":
+            raise
+        raise ValueError(
+            f"unknown tracker {name!r}; use 'wandb', 'mlflow', 'both' or 'none'."
+        ) from None
+    return module.TRACKER
+
+
+def tracker_names(cfg: TrackingConfig) -> list[str]:
+    """The trackers ``cfg`` asks for (wandb is left out when its mode is 'disabled')."""
+    if cfg.tracker == "none":
+        return []
+    names = list(BOTH) if cfg.tracker == "both" else [cfg.tracker]
+    return [n for n in names if not (n == "wandb" and cfg.wandb_mode == "disabled")]
+
+
+def require_trackers(cfg: TrackingConfig) -> None:
+    """Fail early (before a long run) if a tracker ``cfg`` asks for is not installed."""
+    for name in tracker_names(cfg):
+        tracker_class(name).require()
+
+
+def _combine(trackers: list[Tracker]) -> Tracker:
+    if not trackers:
+        return Tracker()
+    return trackers[0] if len(trackers) == 1 else MultiTracker(trackers)
 
 
 def make_tracker(cfg: TrackingConfig, run_config: dict[str, Any], directory: Path) -> Tracker:
-    """The tracker ``cfg`` asks for (``none`` also when wandb mode is 'disabled')."""
-    if cfg.tracker == "none" or (cfg.tracker == "wandb" and cfg.wandb_mode == "disabled"):
-        return Tracker()
-    if cfg.tracker == "wandb":
-        return WandbTracker(cfg, run_config, directory)
-    raise ValueError(f"unknown tracker {cfg.tracker!r}; use 'wandb' or 'none'.")
+    """A new run in each tracker ``cfg`` asks for (a no-op :class:`Tracker` for 'none').
+
+    ``run_config`` is the full resolved configuration (recorded as the run's config/params; its
+    lineage part, ``dataset`` and ``git_commit``, also as tags); ``directory`` is where local
+    tracker files go (wandb's ``wandb/``).
+    """
+    classes = [tracker_class(n) for n in tracker_names(cfg)]
+    for cls in classes:
+        cls.require()
+    return _combine([cls(cfg, run_config, Path(directory)) for cls in classes])
 
 
-def tracker_for_model(model_dir: Path, model_meta: dict[str, Any], mode: WandbMode) -> Tracker:
-    """A tracker that logs into the run that trained the model (e.g. its evaluation)."""
-    info = model_meta.get("metadata", {}).get("tracker") or {}
-    if info.get("name") != "wandb" or not info.get("run_id") or mode == "disabled":
+def model_runs(model_meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The tracker runs recorded in a model.json: ``{tracker: {"run_id": ..., ...}}``.
+
+    Reads the per-tracker form (``metadata.tracker.<name>``) and the older single form
+    ``metadata.tracker = {"name": ..., "run_id": ...}``.
+    """
+    info = (model_meta.get("metadata") or {}).get("tracker") or {}
+    runs = {k: dict(v) for k, v in info.items() if isinstance(v, Mapping) and v.get("run_id")}
+    if not runs and info.get("name") in BOTH and info.get("run_id"):
+        runs[info["name"]] = {"run_id": info["run_id"]}
+    return runs
+
+
+def tracker_for_model(
+    model_dir: Path, model_meta: dict[str, Any], cfg: TrackingConfig | WandbMode | None = None
+) -> Tracker:
+    """A tracker that logs into the runs that trained the model (e.g. its evaluation).
+
+    Every run recorded in the model's metadata is reopened, unless ``cfg.tracker`` is 'none'
+    (wandb also not when its mode is 'disabled'). ``cfg.mlflow_uri`` overrides the tracking URI
+    recorded with the MLflow run. A recorded tracker that is not installed here is skipped with
+    a warning. ``cfg`` may also be a wandb mode, the older form of this call.
+    """
+    if cfg is None or isinstance(cfg, str):
+        cfg = TrackingConfig(wandb_mode=cfg or "offline")
+    if cfg.tracker == "none":
         return Tracker()
-    cfg = TrackingConfig(wandb_mode=mode)
-    return WandbTracker(cfg, {}, Path(model_dir), resume_id=info["run_id"])
+    trackers: list[Tracker] = []
+    for name, record in model_runs(model_meta).items():
+        if name == "wandb" and cfg.wandb_mode == "disabled":
+            continue
+        try:
+            cls = tracker_class(name)
+            cls.require()
+        except (ValueError, TrackerUnavailableError) as exc:
+            warnings.warn(
+                f"not logging into the model's {name} run: {exc}", RuntimeWarning, stacklevel=2
+            )
+            continue
+        run_cfg = replace(cfg, project=record.get("project", cfg.project))
+        trackers.append(cls(run_cfg, {}, Path(model_dir), resume=record))
+    return _combine(trackers)
+
+
+def __getattr__(name: str) -> Any:
+    """``WandbTracker``/``MlflowTracker`` from their modules, imported on first use."""
+    classes = {"WandbTracker": "wandb", "MlflowTracker": "mlflow"}
+    if name in classes:
+        return tracker_class(classes[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
