@@ -11,26 +11,37 @@ Part 1 writes ``--steps`` steps of a 1081-beam ``foxglove.LaserScan`` + ``foxglo
   messages (4 messages per step). A pure write loop is bound by the compression thread.
 
 Part 2 replays expert (follow-the-gap) episodes, i.e. realistic episode lengths, through
-``gym.make("TinyLidar-v0")`` with and without an ``EpisodeWriter`` per episode, interleaved, and
-prints steps/s, the ratio (budget: >= 0.70), the recording cost per step, the time spent inside
-``write_step`` and the fixed cost per episode (open + close). Medians over ``--repeats``.
+``gym.make("TinyLidar-v0")`` with and without the ``RecordEpisode`` wrapper
+(:mod:`tinylidar_gym.recording.wrapper`; one file per episode, as users and the collector
+record), interleaved, and prints steps/s, the ratio (budget: >= 0.70), the recording cost per
+step (end to end: the wrapper, the writer, opening and finishing files, and the background
+thread's competition for the GIL and the cores), then, from a separate instrumented pass, the
+stepping thread's time inside the writer per step and per episode (open; close, which hands the
+last chunk to the background thread). Medians over ``--repeats``; the machine may be shared, so
+compare ratios measured in the same run.
 
 Part 3 times the step message as JSON vs as protobuf (``tinylidar.EnvStep``) in a tight loop,
-for the minimal step dict and for one with the whole env ``info``.
+for the minimal step dict and for one with the whole env ``info`` (``StepEncoder``), and for
+what ``RecordEpisode`` records (``InfoStepEncoder``, straight from ``info``).
+
+Part 4 compresses the chunks of a recording (real scans) with several zstd settings: the
+compression ratio and the background thread's CPU per step (the chosen parameters vs levels).
 
     uv run python benchmarks/recording_throughput.py [--steps 3000] [--repeats 5]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -41,6 +52,8 @@ from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
 from tinylidar_gym.experts.follow_the_gap import FollowTheGap
 from tinylidar_gym.recording import EpisodeWriter
 from tinylidar_gym.recording import schemas as s
+from tinylidar_gym.recording.messages import InfoStepEncoder
+from tinylidar_gym.recording.wrapper import STEP_KEYS, RecordEpisode
 from tinylidar_gym.recording.writer import (
     StepEncoder,
     frame_transform_bytes,
@@ -236,62 +249,40 @@ def bench_candidates(args: Args, scans: np.ndarray, lidar: LidarConfig, tmp: Pat
 # --------------------------------------------------------------------------- part 2: env
 
 
-def replay(
-    env: gym.Env,
-    episodes: list[tuple[int, np.ndarray]],
-    tmp: Path | None,
-) -> tuple[float, float, float]:
-    """Replay the episodes; returns (seconds, seconds inside write_step, seconds open+close)."""
-    unwrapped = env.unwrapped
-    assert isinstance(unwrapped, TinyLidarEnv)
-    cfg = unwrapped.config
-    dt_ns = round(cfg.control_dt_s * 1e9)
-    in_write = in_open_close = 0.0
-    perf = time.perf_counter
-    t_start = perf()
-    for k, (seed, actions) in enumerate(episodes):
+def replay(env: gym.Env, episodes: list[tuple[int, np.ndarray]]) -> float:
+    """Replay the episodes (their seeds and actions); returns the seconds taken, including
+    waiting for the last recording to be in place."""
+    t_start = time.perf_counter()
+    for seed, actions in episodes:
         env.reset(seed=seed)
-        rec = None
-        if tmp is not None:
-            t0 = perf()
-            layout = unwrapped.layout
-            assert layout is not None
-            rec = EpisodeWriter(
-                tmp / f"episode_{k}.mcap",
-                cfg.lidar,
-                cfg.lidar.mount_offset_m,
-                layout.course.walls,
-                layout.obstacles.boxes,
-                {"seed": seed},
-            )
-            in_open_close += perf() - t0
-        for i, action in enumerate(actions, start=1):
-            obs, reward, terminated, truncated, info = env.step(action)
-            if rec is not None:
-                t0 = perf()
-                step = {
-                    "reward": reward,
-                    "terminated": terminated,
-                    "truncated": truncated,
-                    "end_reason": info["end_reason"],
-                    "progress_m": info["progress_m"],
-                    "checkpoints_passed": info["checkpoints_passed"],
-                }
-                rec.write_step(
-                    i * dt_ns,
-                    obs,
-                    (info["x_m"], info["y_m"], info["yaw_rad"]),
-                    info["speed_mps"],
-                    (info["steer_cmd_rad"], info["speed_cmd_mps"]),
-                    action,
-                    step,
-                )
-                in_write += perf() - t0
-        if rec is not None:
-            t0 = perf()
-            rec.close()
-            in_open_close += perf() - t0
-    return perf() - t_start, in_write, in_open_close
+        for action in actions:
+            env.step(action)
+    if isinstance(env, RecordEpisode):
+        env.close_recording()
+    return time.perf_counter() - t_start
+
+
+@contextlib.contextmanager
+def writer_timers() -> Iterator[dict[str, list[float]]]:
+    """Time the stepping thread inside ``EpisodeWriter``'s methods (seconds per call)."""
+    times: dict[str, list[float]] = {}
+    originals = {}
+    for name in ("__init__", "write_step_message", "close"):
+        original = originals[name] = getattr(EpisodeWriter, name)
+
+        def timed(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                times.setdefault(_name, []).append(time.perf_counter() - t0)
+
+        setattr(EpisodeWriter, name, timed)
+    try:
+        yield times
+    finally:
+        for name, original in originals.items():
+            setattr(EpisodeWriter, name, original)
 
 
 def bench_env(
@@ -300,27 +291,51 @@ def bench_env(
     n = sum(len(a) for _, a in episodes)
     print(
         f"\nPart 2: gym.make('TinyLidar-v0') replaying {len(episodes)} expert episodes "
-        f"({n} steps, mean {n / len(episodes):.0f} steps/episode), one EpisodeWriter per episode"
+        f"({n} steps, mean {n / len(episodes):.0f} steps/episode), with and without "
+        "RecordEpisode (one file per episode)"
     )
     env = gym.make("TinyLidar-v0", config=cfg)
-    replay(env, episodes[:1], None)  # warm-up (numba, caches)
-    replay(env, episodes[:1], tmp)
-    plain, recorded, write, fixed = [], [], [], []
+    recorded_env = RecordEpisode(
+        gym.make("TinyLidar-v0", config=cfg), lambda k: tmp / f"episode_{k}.mcap"
+    )
+    replay(env, episodes[:1])  # warm-up (numba, caches)
+    replay(recorded_env, episodes[:1])
+    plain, recorded, ratios = [], [], []
     for _ in range(args.repeats):
-        plain.append(n / replay(env, episodes, None)[0])
-        secs, in_write, in_open_close = replay(env, episodes, tmp)
-        recorded.append(n / secs)
-        write.append(in_write / n * 1e6)
-        fixed.append(in_open_close / len(episodes) * 1e3)
+        p = n / replay(env, episodes)
+        r = n / replay(recorded_env, episodes)
+        plain.append(p)
+        recorded.append(r)
+        ratios.append(r / p)
         for f in tmp.glob("episode_*.mcap"):
             f.unlink()
+    passes = []  # instrumented, not part of the numbers above: per pass, seconds per method
+    for _ in range(3):
+        with writer_timers() as times:
+            replay(recorded_env, episodes)
+        passes.append({k: sum(v) for k, v in times.items()})
+        for f in tmp.glob("episode_*.mcap"):
+            f.unlink()
+    recorded_env.close()
     p, r = statistics.median(plain), statistics.median(recorded)
+    in_writer = {k: statistics.median(t[k] for t in passes) for k in passes[0]}
+    per_episode = {k: v / len(episodes) * 1e3 for k, v in in_writer.items()}
     print(f"  unrecorded      {p:9.0f} steps/s  ({1e6 / p:.1f} us/step)")
     print(f"  recorded        {r:9.0f} steps/s  ({1e6 / r:.1f} us/step)")
-    print(f"  ratio           {r / p:9.2f}        (budget >= 0.70)")
-    print(f"  recording cost  {1e6 / r - 1e6 / p:9.1f} us/step (end to end, incl. open/close)")
-    print(f"  in write_step   {statistics.median(write):9.1f} us/step (main thread)")
-    print(f"  open + close    {statistics.median(fixed):9.2f} ms/episode")
+    print(
+        f"  ratio           {r / p:9.2f}        (budget >= 0.70; median of paired ratios "
+        f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+    print(f"  recording cost  {1e6 / r - 1e6 / p:9.1f} us/step (end to end)")
+    print(
+        f"  in the writer   {in_writer['write_step_message'] / n * 1e6:9.1f} us/step "
+        "(stepping thread, write_step_message; instrumented passes)"
+    )
+    print(
+        f"  open + close    {per_episode['__init__'] + per_episode['close']:9.2f} ms/episode "
+        f"(open {per_episode['__init__']:.2f}, close {per_episode['close']:.2f}: the last "
+        "chunk is finished in the background)"
+    )
 
 
 # --------------------------------------------------------------------------- part 3: pieces
@@ -355,6 +370,53 @@ def bench_pieces(args: Args, cfg: EnvConfig) -> None:
         as_json = _per_call_us(lambda s=step: json.dumps(s).encode(), 20_000, args.repeats)
         as_pb = _per_call_us(lambda s=step: encoder(s, 1.0), 20_000, args.repeats)
         print(f"  {name:26s} json.dumps {as_json:5.2f}   protobuf EnvStep {as_pb:5.2f}")
+    from_info = InfoStepEncoder(STEP_KEYS)
+    as_pb = _per_call_us(
+        lambda: from_info(info, reward, terminated, truncated, 1.0), 20_000, args.repeats
+    )
+    print(f"  {'RecordEpisode (from info)':26s} {'':19s}protobuf EnvStep {as_pb:5.2f}")
+
+
+# --------------------------------------------------------------------------- part 4: zstd
+
+
+def bench_zstd(args: Args, scans: np.ndarray, lidar: LidarConfig, tmp: Path) -> None:
+    import zstandard
+    from mcap.records import Chunk
+    from mcap.stream_reader import StreamReader
+
+    from tinylidar_gym.recording.mcap_chunks import ZSTD_PARAMETERS
+
+    path = tmp / "chunks.mcap"
+    _episode_writer("zstd")(path, scans, lidar)
+    with open(path, "rb") as f:
+        chunks = [
+            zstandard.decompress(r.data, r.uncompressed_size)
+            for r in StreamReader(f, emit_chunks=True).records
+            if isinstance(r, Chunk)
+        ]
+    raw = sum(map(len, chunks))
+    settings = {
+        "chosen (ZSTD_PARAMETERS)": zstandard.ZstdCompressionParameters(
+            **ZSTD_PARAMETERS, write_checksum=True
+        ),
+        **{
+            f"level {level}": zstandard.ZstdCompressionParameters.from_level(
+                level, source_size=len(chunks[0]), write_checksum=True
+            )
+            for level in (3, 1, -1, -3, -5)
+        },
+    }
+    print(f"\nPart 4: zstd on the {len(chunks)} chunks of {len(scans)} steps (CPU per step)")
+    for name, params in settings.items():
+        compress = zstandard.ZstdCompressor(compression_params=params).compress
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.thread_time()
+            size = sum(len(compress(c)) for c in chunks)
+            times.append(time.thread_time() - t0)
+        us = statistics.median(times) / len(scans) * 1e6
+        print(f"  {name:26s} ratio {raw / size:5.2f}   {us:5.1f} us/step")
 
 
 def main(args: Args) -> None:
@@ -365,7 +427,8 @@ def main(args: Args) -> None:
         tmp = Path(d)
         bench_candidates(args, scans, cfg.lidar, tmp)
         bench_env(args, cfg, episodes, tmp)
-    bench_pieces(args, cfg)
+        bench_pieces(args, cfg)
+        bench_zstd(args, scans, cfg.lidar, tmp)
 
 
 if __name__ == "__main__":

@@ -507,3 +507,158 @@ def test_protobuf_field_decoder_rejects_truncated_messages() -> None:
     data = timestamp_field(5) + laser_scan_prefix(LIDAR) + b"\x00" * 16
     with pytest.raises(ValueError):
         protobuf_fields(data)
+
+
+# --------------------------------------------------------------------------- encoding, closing
+
+
+def test_records_are_those_of_the_mcap_package(tmp_path: Path) -> None:
+    """Every record written with ``struct`` (chunks, indexes, statistics, summary, footer)
+    re-encodes byte for byte with the ``mcap`` package's own record classes."""
+    from tinylidar_gym.recording.mcap_chunks import MAGIC, record_bytes
+
+    path = tmp_path / "simulation.mcap"
+    write_episode(path, make_episode(11))
+    data = path.read_bytes()
+    with open(path, "rb") as f:
+        records = list(StreamReader(f, skip_magic=False, emit_chunks=True).records)
+    kinds = {type(r).__name__ for r in records}
+    assert {"Chunk", "MessageIndex", "ChunkIndex", "Statistics", "SummaryOffset"} <= kinds
+    assert {"Attachment", "AttachmentIndex", "Metadata", "MetadataIndex", "Footer"} <= kinds
+    assert MAGIC + record_bytes(*records) + MAGIC == data
+
+
+def test_step_messages_from_info_match_the_step_dict_encoding() -> None:
+    from tinylidar_gym.recording.messages import InfoStepEncoder, StepEncoder
+    from tinylidar_gym.recording.wrapper import STEP_KEYS
+
+    info = {k: 0.25 for k in STEP_KEYS} | {
+        "checkpoints_passed": np.int64(3),
+        "checkpoints_total": 12,
+        "min_obstacle_clearance_m": math.inf,
+        "end_reason": "running",
+        "is_success": np.bool_(False),
+        "x_m": 1.0,  # not recorded
+    }
+    cases = [
+        (info, np.float32(0.5), False, False),
+        (info | {"end_reason": "goal_reached", "is_success": True}, -1.0, True, False),
+        (info | {"end_reason": None, "progress": "n/a"}, 0.0, False, True),  # -> extra_json
+    ]
+    from_info, from_dict = InfoStepEncoder(STEP_KEYS), StepEncoder()
+    for values, reward, terminated, truncated in cases:
+        step = {k: values[k] for k in STEP_KEYS}
+        step.update(reward=reward, terminated=terminated, truncated=truncated)
+        assert from_info(values, reward, terminated, truncated, 2.5) == from_dict(step, 2.5)
+    with pytest.raises(ValueError, match="STEP_FIELDS"):
+        InfoStepEncoder(["x_m", "not_a_field"])
+
+
+def test_record_episode_writes_what_write_step_writes(tmp_path: Path) -> None:
+    """The wrapper's fast path (step message from ``info``, background finish) gives the same
+    file as ``EpisodeWriter.write_step`` with the step dict, episode after episode."""
+    from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
+    from tinylidar_gym.recording.wrapper import STEP_KEYS, RecordEpisode
+
+    env = RecordEpisode(TinyLidarEnv(lidar={"n_beams": 181}), lambda k: tmp_path / f"w{k}.mcap")
+    base = env.unwrapped
+    dt_ns = round(base.config.control_dt_s * 1e9)
+    for episode, seed in enumerate((5, 6)):
+        obs, info = env.reset(seed=seed)
+        layout, lidar = base.layout, base.config.lidar
+        reference = EpisodeWriter(
+            tmp_path / f"r{episode}.mcap",
+            lidar,
+            lidar.mount_offset_m,
+            layout.course.walls,
+            layout.obstacles.boxes,
+            metadata={"seed": seed, "episode": episode},
+        )
+        rng = np.random.default_rng(seed)
+        for k in range(70):  # > 2 chunks
+            action = rng.uniform(-1, 1, 2).astype(np.float32)
+            prev_obs, prev = obs, info
+            obs, reward, terminated, truncated, info = env.step(action)
+            step = {key: info[key] for key in STEP_KEYS}
+            step.update(reward=float(reward), terminated=terminated, truncated=truncated)
+            pose = (prev["x_m"], prev["y_m"], prev["yaw_rad"])
+            command = (info["steer_cmd_rad"], info["speed_cmd_mps"])
+            reference.write_step(
+                k * dt_ns, prev_obs, pose, prev["speed_mps"], command, action, step
+            )
+            if terminated or truncated:
+                break
+        reference.close()
+    env.close()  # finishes (and waits for) the second file
+    for episode in range(2):
+        assert (tmp_path / f"w{episode}.mcap").read_bytes() == (
+            tmp_path / f"r{episode}.mcap"
+        ).read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_close_without_waiting_finishes_in_the_background(tmp_path: Path) -> None:
+    ep = make_episode(12, steps=130)
+    path = tmp_path / "simulation.mcap"
+    rec = EpisodeWriter(path, LIDAR, LIDAR.mount_offset_m, ep["walls"], ep["boxes"], ep["metadata"])
+    for i in range(130):
+        rec.write_step(
+            ep["t_ns"][i],
+            ep["scans"][i],
+            tuple(ep["poses"][i]),
+            ep["speeds"][i],
+            tuple(ep["commands"][i]),
+            ep["actions"][i],
+            ep["steps"][i],
+        )
+    rec.close(wait=False)
+    check_round_trip(path, ep)  # read_episode waits for the file
+    rec.close()  # waits (already done); idempotent
+    rec.close()
+    rec.abort()  # after a close: keeps the file
+    check_round_trip(path, ep)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_failed_background_finish_deletes_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinylidar_gym.recording import mcap_chunks
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise OSError("disk on fire")
+
+    ep = make_episode(13, steps=5)
+    path = tmp_path / "simulation.mcap"
+    monkeypatch.setattr(mcap_chunks.os, "replace", refuse)
+    rec = EpisodeWriter(path, LIDAR, LIDAR.mount_offset_m, ep["walls"], ep["boxes"])
+    rec.write_step(0, ep["scans"][0], (0, 0, 0), 1, (0, 1), (0, 0), {})
+    rec.close(wait=False)
+    with pytest.raises(OSError, match="disk on fire"):
+        rec.close()
+    rec.close()  # reported once
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RecordingError, match="no such recording"):
+        read_episode(path)
+
+
+def test_files_finished_in_the_background_are_complete_at_exit(tmp_path: Path) -> None:
+    import subprocess
+
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import test_recording as t
+from tinylidar_gym.recording import EpisodeWriter
+ep = t.make_episode(14, steps=200)
+rec = EpisodeWriter({str(tmp_path / "simulation.mcap")!r}, t.LIDAR, 0.275, ep["walls"], ep["boxes"])
+for i in range(200):
+    rec.write_step(ep["t_ns"][i], ep["scans"][i], tuple(ep["poses"][i]), ep["speeds"][i],
+                   tuple(ep["commands"][i]), ep["actions"][i], ep["steps"][i])
+rec.close(wait=False)  # and exit at once
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    ep = make_episode(14, steps=200)
+    ep["metadata"] = {}
+    check_round_trip(tmp_path / "simulation.mcap", ep)
+    assert list(tmp_path.iterdir()) == [tmp_path / "simulation.mcap"]

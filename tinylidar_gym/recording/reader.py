@@ -15,6 +15,7 @@ import numpy as np
 from mcap.reader import make_reader
 
 from tinylidar_gym.recording import schemas as s
+from tinylidar_gym.recording.mcap_chunks import wait_until_written
 
 _DOUBLE = struct.Struct("<d")
 _INT32 = struct.Struct("<i")
@@ -220,6 +221,7 @@ def read_episode(path: str | Path) -> EpisodeData:
             expected channels; the message names the file.
     """
     path = Path(path)
+    wait_until_written(path)  # a recorder of this process may be finishing it
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording file.")
     try:

@@ -14,8 +14,9 @@ topic                   schema                        content
 ``/env/step``           ``tinylidar.EnvStep``         reward, terminated, ..., info per step
 ======================  ============================  =========================================
 
-The ``foxglove.*`` schemas are the well-known ones (from ``foxglove-sdk``), so the 3D panel shows
-scan, car and course with nothing configured (display frame ``map``). The ``tinylidar.*``
+The ``foxglove.*`` schemas are the well-known ones (from ``foxglove-sdk``), so the 3D panel draws
+scan, car and course once the ``/scan`` and ``/scene`` topics are switched on (3D topics start
+hidden; the viewer picks display frame ``base_link``, ``map`` is the root). The ``tinylidar.*``
 schemas are defined here (:data:`COMMAND_FIELDS`, :data:`STEP_FIELDS`) and stored in the file as
 a protobuf ``FileDescriptorSet`` (:func:`tinylidar_descriptor_set`), so their fields can be
 plotted too. Why protobuf and not JSON for these: see ``benchmarks/recording_throughput.py``

@@ -3,8 +3,14 @@
 Step ``k`` is recorded at simulation time ``t_k = k * control_dt``: the scan the policy saw at
 ``t_k``, the pose and speed at ``t_k``, the command computed from it (in effect from ``t_k``),
 the raw action, and the step's results (reward, terminated, ...). The file is written under a
-temporary name and renamed when the episode ends, so a crash never leaves a half-written
-recording under the final name.
+temporary name and renamed once complete, so a crash never leaves a half-written recording under
+the final name.
+
+When an episode ends, the recorder's background thread finishes its file (compresses the last
+chunk, writes the index, renames it) while the caller goes on, typically with the next episode:
+the file is in place a few milliseconds later. :meth:`RecordEpisode.close_recording` and
+:meth:`RecordEpisode.close` wait until every file is in place (and raise a failed write), and so
+do :func:`~tinylidar_gym.recording.read_episode` (for its file) and the end of the process.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tinylidar_gym.recording.messages import InfoStepEncoder
 from tinylidar_gym.recording.writer import EpisodeWriter
 
 STEP_KEYS = (
@@ -50,17 +57,21 @@ class RecordEpisode(gym.Wrapper):
         self._path = path
         self._metadata = dict(metadata or {})
         self._writer: EpisodeWriter | None = None
+        self._finishing: EpisodeWriter | None = None  # closed without waiting
         self._episode = -1
         self._step = 0
         self._obs: np.ndarray | None = None
         self._info: dict[str, Any] = {}
         self._dt_ns = int(round(env.unwrapped.config.control_dt_s * 1e9))  # type: ignore[attr-defined]
+        # The step message straight from ``info`` (no step dict): the bytes StepEncoder gives for
+        # {**{k: info[k] for k in STEP_KEYS}, reward, terminated, truncated}.
+        self._encode_step = InfoStepEncoder(STEP_KEYS)
 
     def _episode_path(self) -> Path:
         return Path(self._path(self._episode) if callable(self._path) else self._path)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self.close_recording()
+        self._finish_recording()
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode += 1
         base = self.env.unwrapped
@@ -80,30 +91,41 @@ class RecordEpisode(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if self._writer is not None and self._obs is not None:
+        writer = self._writer
+        if writer is not None and self._obs is not None:
+            # The step message straight from ``info`` (the writer's hot path, ~3 us in all).
             prev = self._info
-            step = {key: info[key] for key in STEP_KEYS}
-            step.update(reward=float(reward), terminated=terminated, truncated=truncated)
-            self._writer.write_step(
+            writer.write_step_message(
                 self._step * self._dt_ns,
                 self._obs,
                 (prev["x_m"], prev["y_m"], prev["yaw_rad"]),
-                prev["speed_mps"],
                 (info["steer_cmd_rad"], info["speed_cmd_mps"]),
-                np.asarray(action, dtype=np.float64),
-                step,
+                action,
+                self._encode_step(info, reward, terminated, truncated, prev["speed_mps"]),
             )
         self._step += 1
         self._obs, self._info = obs, info
         if terminated or truncated:
-            self.close_recording()
+            self._finish_recording()
         return obs, reward, terminated, truncated, info
 
     def close_recording(self) -> None:
-        """Finish the current file (renamed into place). Safe to call more than once."""
+        """Finish the current file and wait until it (and any earlier one still being finished)
+        is renamed into place; raises a failed write. Safe to call more than once."""
+        self._finish_recording()
+        if self._finishing is not None:
+            writer, self._finishing = self._finishing, None
+            writer.close()
+
+    def _finish_recording(self) -> None:
+        """Hand the current file to the background thread to finish, without waiting (but
+        after checking the one before, which is normally done by now)."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.close()
+            writer.close(wait=False)
+            previous, self._finishing = self._finishing, writer
+            if previous is not None:
+                previous.close()
 
     def close(self) -> None:
         self.close_recording()
