@@ -11,7 +11,16 @@ from typing import Any
 
 import tyro
 
-from experiments import collect, drive, evaluate, extract, pipeline, summarize, train_bc
+from experiments import (
+    collect,
+    drive,
+    evaluate,
+    extract,
+    pipeline,
+    summarize,
+    train_bc,
+    train_dagger,
+)
 
 # name -> (Args dataclass, run function)
 SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
@@ -21,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "summarize": (summarize.Args, summarize.run),
     "extract": (extract.Args, extract.run),
     "train-bc": (train_bc.Args, train_bc.run),
+    "train-dagger": (train_dagger.Args, train_dagger.run),
     "evaluate": (evaluate.Args, evaluate.run),
 }
 
