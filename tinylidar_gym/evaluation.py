@@ -26,6 +26,7 @@ from tinylidar_gym.data.episode import (
     write_config,
     write_result,
 )
+from tinylidar_gym.envs.info import info_row
 from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
 from tinylidar_gym.experts.expert import Expert, ExpertConfig
 from tinylidar_gym.layout import Layout
@@ -114,7 +115,7 @@ def evaluate(
                 if done[i]:
                     running[i] = start(i)
                 continue
-            info = infos["final_info"][i] if done[i] else _row(infos, i)
+            info = infos["final_info"][i] if done[i] else info_row(infos, i)
             if ep.writer is not None:
                 step = {key: info[key] for key in STEP_KEYS}
                 step.update(
@@ -145,10 +146,6 @@ def evaluate(
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "evaluation.json", report)
     return report
-
-
-def _row(infos: dict[str, Any], i: int) -> dict[str, Any]:
-    return {k: v[i] for k, v in infos.items() if not k.startswith("_") and k != "final_info"}
 
 
 def _finish(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
+from tinylidar_gym.envs.info import info_row
 from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
 from tinylidar_gym.sim.config import EnvConfig
 
@@ -59,7 +60,7 @@ class TinyLidarSB3VecEnv(VecEnv):
         obs, infos = self.venv.reset(seed=seed)
         self._seed_base = None
         self._reset_seeds()
-        self.reset_infos = [_row(infos, i) for i in range(self.num_envs)]
+        self.reset_infos = [info_row(infos, i) for i in range(self.num_envs)]
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -76,7 +77,7 @@ class TinyLidarSB3VecEnv(VecEnv):
                 info["terminal_observation"] = infos["final_observation"][i]
                 info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
             else:
-                info = _row(infos, i)
+                info = info_row(infos, i)
             out.append(info)
         return obs, rewards.astype(np.float32), dones, out
 
@@ -99,9 +100,3 @@ class TinyLidarSB3VecEnv(VecEnv):
         if indices is None:
             return list(range(self.num_envs))
         return [indices] if isinstance(indices, int) else list(indices)
-
-
-def _row(infos: dict[str, Any], i: int) -> dict[str, Any]:
-    return {
-        k: v[i] for k, v in infos.items() if not k.startswith("_") and not k.startswith("final")
-    }

@@ -70,3 +70,10 @@ def batch_info(world: w.World) -> dict[str, Any]:
     for key in list(info):
         info["_" + key] = mask
     return info
+
+
+def info_row(infos: dict[str, Any], i: int) -> dict[str, Any]:
+    """Sub-env ``i``'s entry of a batched vector-env info (masks and final_* keys dropped)."""
+    return {
+        k: v[i] for k, v in infos.items() if not k.startswith("_") and not k.startswith("final")
+    }
