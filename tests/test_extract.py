@@ -65,7 +65,14 @@ def test_extract_pairs_every_recorded_step(tmp_path, run_dir):
     shutil.copytree(run_dir, work)
     _make_successful(work, [0, 1])
     stats = extract([work], tmp_path / "ds", progress=False)
-    assert stats["counts"] == {"episodes_found": 3, "episodes_used": 2, "episodes_skipped": 1}
+    counts = stats["counts"]
+    assert {k: counts[k] for k in ("episodes_found", "episodes_used", "episodes_skipped")} == {
+        "episodes_found": 3,
+        "episodes_used": 2,
+        "episodes_skipped": 1,
+    }
+    assert counts["hard_negative_samples"] == 0
+    assert counts["expert_labels"] == stats["n_samples"]
     assert "not successful" in stats["skipped_episodes"][0]["skipped"]
     scans = np.load(tmp_path / "ds" / "scans.npy", mmap_mode="r")
     actions = np.load(tmp_path / "ds" / "actions.npy", mmap_mode="r")

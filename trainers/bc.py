@@ -18,6 +18,7 @@ import torch
 from imitation.algorithms import bc
 from imitation.util import logger as imit_logger
 
+from trainers.augment import augment_scans
 from trainers.configs import BCConfig
 from trainers.dataset import BatchStream, LidarDataset
 from trainers.export import save_model
@@ -87,6 +88,32 @@ def validation_metrics(
     }
 
 
+def pseudo_position_samples(
+    dataset: LidarDataset, train_idx: np.ndarray, cfg: BCConfig, progress: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scans, actions) re-cast from offset poses of the training episodes, or None when off.
+
+    Only demonstration episodes of the training side are used: validation stays untouched.
+    """
+    pp = cfg.augment.pseudo_positions
+    if pp.per_step <= 0:
+        return None
+    from tinylidar_gym.data.relabel import pseudo_positions_many
+
+    episodes = dataset.stats["episodes"]
+    used = np.unique(np.asarray(dataset.episode_ids)[train_idx])
+    dirs = [episodes[k]["dir"] for k in used if episodes[k].get("kind") != "hard_negative"]
+    missing = [d for d in dirs if not Path(d).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"pseudo-positions re-simulate the dataset's episodes, but {missing[0]} (and "
+            f"{len(missing) - 1} more) is not there; run from the directory extraction ran in, "
+            "or turn --bc.augment.pseudo-positions.per-step to 0."
+        )
+    rel = pseudo_positions_many(dirs, pp, progress=progress)
+    return rel.scans, rel.actions
+
+
 def train_bc(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -111,14 +138,31 @@ def train_bc(
 
     dataset = LidarDataset(data_dir)
     train_idx, val_idx = dataset.split_by_episode(cfg.val_fraction, cfg.seed)
-    stream = BatchStream(dataset, train_idx, cfg.batch_size, seed=cfg.seed)
-    val_scans, val_acts, _ = dataset.load(val_idx) if len(val_idx) else dataset.load(train_idx[:1])
     env_cfg = dataset.stats["env"]
     from tinylidar_gym.envs.action import action_space
     from tinylidar_gym.envs.observation import observation_space
     from tinylidar_gym.sim.config import LidarConfig, config_from_dict
 
     lidar = config_from_dict(LidarConfig, env_cfg["lidar"])
+    extra = pseudo_position_samples(dataset, train_idx, cfg, progress)
+    transform = None
+    if cfg.augment.online:
+        generator = torch.Generator().manual_seed(cfg.seed)
+
+        def transform(obs: torch.Tensor) -> torch.Tensor:
+            return augment_scans(obs, cfg.augment, lidar.max_range_m, generator)
+
+    stream = BatchStream(
+        dataset, train_idx, cfg.batch_size, seed=cfg.seed, extra=extra, transform=transform
+    )
+    val_scans, val_acts, _ = dataset.load(val_idx) if len(val_idx) else dataset.load(train_idx[:1])
+    counts = dataset.stats.get("counts", {})
+    labels = {
+        # Every dataset sample is an expert label (demonstrations and relabelled hard negatives).
+        "expert_labels": len(dataset) + (0 if extra is None else len(extra[0])),
+        "pseudo_position_samples": 0 if extra is None else len(extra[0]),
+        "hard_negative_samples": int(counts.get("hard_negative_samples", 0)),
+    }
     policy = TinyLidarNetPolicy(
         observation_space(lidar),
         action_space(),
@@ -148,6 +192,7 @@ def train_bc(
         "data": str(dataset.path),
         "n_train": len(train_idx),
         "n_val": len(val_idx),
+        **labels,
         **meta,
     }
     tracker = make_tracker(tracking, run_config, out_dir)
@@ -190,6 +235,7 @@ def train_bc(
 
         best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best['epoch']:03d}")
         report = {
+            **labels,
             "best_epoch": best["epoch"],
             "best_val_mse": best["val/mse"],
             "train_seconds": time.perf_counter() - t0,

@@ -6,7 +6,7 @@ between training and validation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,11 @@ class BatchStream:
     """Endless shuffled batches ``{"obs", "acts"}`` of exactly ``batch_size`` over ``indices``.
 
     The rows are read once into memory when they fit in ``max_in_memory_bytes`` (fast epochs);
-    otherwise each batch is gathered from the memory map.
+    otherwise each batch is gathered from the memory map. When the samples' ``weights`` differ
+    (hard negatives weigh more), each epoch draws its rows with probability proportional to
+    their weight instead of a plain permutation, since imitation's BC loss has no per-sample
+    weights. ``extra`` (scans, actions) samples, e.g. pseudo-positions, join the training rows
+    with weight 1; ``transform`` perturbs each batch of scans (augmentation).
     """
 
     def __init__(
@@ -99,36 +103,61 @@ class BatchStream:
         batch_size: int,
         seed: int = 0,
         max_in_memory_bytes: int = 4 << 30,
+        extra: tuple[np.ndarray, np.ndarray] | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        if len(indices) < batch_size:
+        n_extra = 0 if extra is None else len(extra[0])
+        if len(indices) + n_extra < batch_size:
             raise ValueError(
-                f"only {len(indices)} training samples for batch_size={batch_size}: collect more "
-                "episodes or lower --batch-size."
+                f"only {len(indices) + n_extra} training samples for batch_size={batch_size}: "
+                "collect more episodes or lower --batch-size."
             )
         self.dataset = dataset
         self.indices = np.sort(np.asarray(indices))
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
+        self.transform = transform
         row_bytes = dataset.n_beams * 4 + 8
-        self._in_memory = len(self.indices) * row_bytes <= max_in_memory_bytes
+        n_rows = len(self.indices) + n_extra
+        self._in_memory = n_rows * row_bytes <= max_in_memory_bytes
+        weights = np.asarray(dataset.weights[self.indices], dtype=np.float64)
         if self._in_memory:
             self._scans, self._acts, _ = dataset.load(self.indices)
+            if extra is not None and n_extra:
+                self._scans = torch.cat(
+                    [self._scans, torch.from_numpy(extra[0].astype(np.float32))]
+                )
+                self._acts = torch.cat([self._acts, torch.from_numpy(extra[1].astype(np.float32))])
+                weights = np.concatenate([weights, np.ones(n_extra)])
+        elif n_extra:
+            raise ValueError(
+                f"{n_rows:,} rows do not fit in memory ({max_in_memory_bytes:,} bytes) together "
+                "with the extra samples; turn pseudo-positions off or raise the memory limit."
+            )
+        self.n_rows = n_rows
+        self._p = None if np.all(weights == weights[0]) else weights / weights.sum()
 
     @property
     def batches_per_epoch(self) -> int:
-        return len(self.indices) // self.batch_size
+        return self.n_rows // self.batch_size
+
+    def _order(self) -> np.ndarray:
+        if self._p is None:
+            return self.rng.permutation(self.n_rows)
+        return self.rng.choice(self.n_rows, size=self.n_rows, replace=True, p=self._p)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         while True:
-            order = self.rng.permutation(len(self.indices))
+            order = self._order()
             for b in range(self.batches_per_epoch):
                 sel = order[b * self.batch_size : (b + 1) * self.batch_size]
                 if self._in_memory:
                     t = torch.from_numpy(sel)
-                    yield {"obs": self._scans[t], "acts": self._acts[t]}
+                    obs, acts = self._scans[t], self._acts[t]
                 else:
                     rows = np.sort(self.indices[sel])
-                    yield {
-                        "obs": torch.from_numpy(np.ascontiguousarray(self.dataset.scans[rows])),
-                        "acts": torch.from_numpy(np.ascontiguousarray(self.dataset.actions[rows])),
-                    }
+                    obs = torch.from_numpy(np.ascontiguousarray(self.dataset.scans[rows]))
+                    acts = torch.from_numpy(np.ascontiguousarray(self.dataset.actions[rows]))
+                if self.transform is not None:
+                    obs = self.transform(obs)
+                yield {"obs": obs, "acts": acts}

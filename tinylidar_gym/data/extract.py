@@ -38,7 +38,9 @@ from tqdm import tqdm
 
 from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
-from tinylidar_gym.envs.action import from_physical
+from tinylidar_gym.data.relabel import HardNegativeConfig, is_collision, mine_hard_negatives
+from tinylidar_gym.envs.action import from_physical, to_physical
+from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim.config import EnvConfig, config_to_dict
 
@@ -155,19 +157,58 @@ def _extract_episode(
     return info, arrays
 
 
+def _mine_episode(
+    ep_dir: Path, hn: HardNegativeConfig, expert_cache: dict[str, Expert]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One failed episode's relabelled window before its collision, or a skip reason."""
+    info: dict[str, Any] = {"dir": str(ep_dir), "kind": "hard_negative"}
+    try:
+        result = read_result(ep_dir)
+        info.update(seed=result.get("seed"), split=result.get("split"), reason=result.get("reason"))
+        if result.get("split") == "test":
+            return {**info, "skipped": "test split: test seeds never reach a training set"}, {}
+        if not is_collision(result):
+            return {**info, "skipped": "no collision to mine"}, {}
+        ep = read_config(ep_dir)
+        key = repr(config_to_dict(ep.env))
+        expert = expert_cache.setdefault(key, Expert(ep.env))
+        mined = mine_hard_negatives(ep_dir, hn.window_s, expert)
+    except (OSError, ValueError, RecordingError) as exc:
+        return {**info, "skipped": f"cannot rebuild ({exc})"}, {}
+    n = len(mined)
+    if n == 0:
+        return {**info, "skipped": "no steps before the collision"}, {}
+    dt_ns = int(round(ep.env.control_dt_s * 1e9))
+    commands = np.stack([to_physical(a, ep.env) for a in mined.actions]).astype(np.float32)
+    info.update(samples=n, window_steps=[int(mined.steps[0]), int(mined.steps[-1])])
+    info["env"] = config_to_dict(ep.env)
+    return info, {
+        "scans": mined.scans,
+        "actions": mined.actions,
+        "commands": commands.reshape(n, 2),
+        "timestamps_ns": mined.steps.astype(np.int64) * dt_ns,
+        "weights": np.full(n, hn.weight, dtype=np.float32),
+    }
+
+
 def extract(
     run_dirs: list[str | Path],
     out_dir: str | Path,
     cfg: ExtractConfig | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    hard_negatives: HardNegativeConfig | None = None,
 ) -> dict[str, Any]:
     """Extract every usable episode under ``run_dirs`` into ``out_dir``; returns ``stats.json``.
+
+    With ``hard_negatives.runs``, the collisions of failed episodes in those runs are rebuilt,
+    relabelled by the expert and added with ``hard_negatives.weight``.
 
     The dataset is assembled in a temporary directory beside ``out_dir`` and renamed into
     place at the end, so an interrupted extraction never leaves a partial dataset.
     """
     cfg = cfg or ExtractConfig()
+    hn = hard_negatives or HardNegativeConfig()
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise DatasetExistsError(
@@ -176,11 +217,12 @@ def extract(
         )
     runs = [Path(r) for r in run_dirs]
     ep_dirs = _episode_dirs(runs)
+    hn_dirs = _episode_dirs([Path(r) for r in hn.runs]) if hn.runs else []
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; a dataset is shared like any directory
     try:
-        stats = _extract_into(work, ep_dirs, runs, cfg, progress)
+        stats = _extract_into(work, ep_dirs, runs, cfg, progress, hn, hn_dirs)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)
@@ -191,7 +233,13 @@ def extract(
 
 
 def _extract_into(
-    work: Path, ep_dirs: list[Path], runs: list[Path], cfg: ExtractConfig, progress: bool
+    work: Path,
+    ep_dirs: list[Path],
+    runs: list[Path],
+    cfg: ExtractConfig,
+    progress: bool,
+    hn: HardNegativeConfig,
+    hn_dirs: list[Path],
 ) -> dict[str, Any]:
     parts = work / "parts"
     parts.mkdir()
@@ -202,18 +250,19 @@ def _extract_into(
     n_beams = None
     s1: np.ndarray | None = None
     s2: np.ndarray | None = None
-    for ep_dir in tqdm(ep_dirs, desc="extract", unit="ep", disable=not progress):
-        info, arrays = _extract_episode(ep_dir, cfg)
+
+    def add(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        nonlocal lidar_env, n_beams, n_total, s1, s2
         if "skipped" in info or info["samples"] == 0:
             skipped.append({**info, "skipped": info.get("skipped", "no paired scans")})
-            continue
+            return
         env = info.pop("env")
         if lidar_env is None:
             lidar_env = env
             n_beams = arrays["scans"].shape[1]
         elif env["lidar"] != lidar_env["lidar"]:
             skipped.append({**info, "skipped": "LiDAR config differs from the first episode"})
-            continue
+            return
         k = len(episodes)
         arrays["episode_ids"] = np.full(info["samples"], k, dtype=np.int32)
         for name, arr in arrays.items():
@@ -224,6 +273,14 @@ def _extract_into(
         info["offset"] = n_total
         n_total += info["samples"]
         episodes.append(info)
+
+    for ep_dir in tqdm(ep_dirs, desc="extract", unit="ep", disable=not progress):
+        add(*_extract_episode(ep_dir, cfg))
+    n_demo_episodes = len(episodes)
+    experts: dict[str, Expert] = {}
+    for ep_dir in tqdm(hn_dirs, desc="hard negatives", unit="ep", disable=not progress):
+        add(*_mine_episode(ep_dir, hn, experts))
+    hn_episodes = episodes[n_demo_episodes:]
     if not episodes:
         reasons = sorted({s["skipped"] for s in skipped})
         raise ValueError(
@@ -257,10 +314,19 @@ def _extract_into(
             "max_command_age_s": cfg.max_command_age_s,
         },
         "sources": [str(r) for r in runs],
+        "hard_negatives": {
+            "runs": [str(r) for r in hn.runs],
+            "window_s": hn.window_s,
+            "weight": hn.weight,
+        },
         "counts": {
             "episodes_found": len(ep_dirs),
-            "episodes_used": len(episodes),
-            "episodes_skipped": len(skipped),
+            "episodes_used": n_demo_episodes,
+            "episodes_skipped": len(skipped) - sum(1 for s in skipped if s.get("kind")),
+            "hard_negative_episodes_found": len(hn_dirs),
+            "hard_negative_episodes_used": len(hn_episodes),
+            "hard_negative_samples": sum(e["samples"] for e in hn_episodes),
+            "expert_labels": n_total,
         },
         "episodes": episodes,
         "skipped_episodes": skipped,
