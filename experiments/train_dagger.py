@@ -1,6 +1,10 @@
 """Train Tiny Lidar Net with DAgger: the learner drives, the privileged expert labels.
 
-uv run experiment-runner train-dagger --out models/dagger
+    uv run experiment-runner train-dagger --out models/dagger
+
+Round 0 is the expert driving; from then on the learner takes the wheel more and more (beta
+falls to 0 over `--dagger.beta-rampdown-rounds`), and every state any car visits, collision-bound
+ones included, is labelled with the expert's action. BC retrains on all rounds after each.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinylidar_gym.sim.config import EnvConfig
+from trainers.dagger import DAggerConfig
 
 
 @dataclass
@@ -17,25 +22,16 @@ class Args:
     """Model directory to create."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Environment configuration."""
-    total_timesteps: int = 20_000
-    """Environment steps (expert labels) gathered over all rounds."""
-    num_envs: int = 8
-    """Cars driving at once."""
-    bc_epochs_per_round: int = 2
-    """BC epochs over the aggregated data after each round."""
-    seed: int = 0
-    """Seed."""
+    dagger: DAggerConfig = field(default_factory=DAggerConfig)
+    """Rounds, labels per round, beta schedule and BC settings."""
 
 
 def run(args: Args) -> Path:
-    from trainers.dagger import DAggerConfig, train_dagger
+    from trainers.dagger import train_dagger
 
-    cfg = DAggerConfig(
-        total_timesteps=args.total_timesteps,
-        num_envs=args.num_envs,
-        bc_epochs_per_round=args.bc_epochs_per_round,
-        seed=args.seed,
+    report = train_dagger(args.out, args.dagger, args.env)
+    print(
+        f"{args.out}: {report['rounds']} rounds, {report['expert_labels']:,} expert labels, "
+        f"{report['train_seconds'] / 60:.1f} min"
     )
-    report = train_dagger(args.out, cfg, args.env)
-    print(f"{args.out}: {report['rounds']} rounds, {report['expert_labels']:,} expert labels")
     return args.out

@@ -21,19 +21,28 @@ def test_sb3_expert_policy_labels_the_current_states():
     assert np.allclose(actions, np.stack([expert.act(venv.world, i) for i in range(2)]))
 
 
-def test_tiny_dagger_run_aggregates_rounds_and_saves_a_model(tmp_path):
+def test_dagger_rounds_add_learner_visited_states(tmp_path):
     env = with_overrides(EnvConfig(), lidar={"n_beams": 241}, max_episode_time_s=2.0)
     cfg = DAggerConfig(
-        total_timesteps=1200,
+        rounds=3,
+        steps_per_round=400,
+        beta_rampdown_rounds=1,
         num_envs=4,
-        round_min_episodes=4,
-        round_min_timesteps=400,
         bc_epochs_per_round=1,
+        final_epochs=0,
         batch_size=64,
         stats_episodes=2,
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
-    assert report["rounds"] >= 2
-    assert report["expert_labels"] >= cfg.total_timesteps
+    rounds = report["per_round"]
+    assert [r["beta"] for r in rounds] == [1.0, 0.0, 0.0]
+    # Round 0: only the expert drove. Later rounds: the learner drove every car-step, and each
+    # of those states was labelled and added to the aggregate.
+    assert rounds[0]["learner_steps"] == 0
+    for r in rounds[1:]:
+        assert r["labels"] >= cfg.steps_per_round
+        assert r["learner_steps"] >= r["labels"]
+    assert report["expert_labels"] == sum(r["labels"] for r in rounds) + report["stats_samples"]
     net, meta = load_model(tmp_path / "m")
-    assert net.n_beams == 241 and meta["metadata"]["training"]["rounds"] == report["rounds"]
+    assert net.n_beams == 241 and meta["metadata"]["training"]["rounds"] == 3
+    assert meta["metadata"]["dagger"]["steps_per_round"] == 400

@@ -8,15 +8,17 @@ policy, which plain callables do not support).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from imitation.algorithms import bc
-from imitation.algorithms.dagger import SimpleDAggerTrainer
+from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
 from imitation.data import rollout
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.policies import BasePolicy
@@ -43,18 +45,23 @@ class SB3ExpertPolicy(BasePolicy):
 
 @dataclass(frozen=True)
 class DAggerConfig:
-    """DAgger settings (a small run by default)."""
+    """DAgger settings. The defaults reach the BC default's success with fewer expert labels."""
 
-    total_timesteps: int = 20_000
-    """Environment steps gathered over all rounds (labels the expert gives)."""
-    num_envs: int = 8
+    rounds: int = 8
+    """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
+    steps_per_round: int = 20_000
+    """Environment steps (= expert labels) gathered per round."""
+    beta_rampdown_rounds: int = 4
+    """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
+    to 0 in this round; from then on the learner drives alone."""
+    num_envs: int = 16
     """Cars driving at once."""
-    round_min_episodes: int = 8
-    """Episodes per aggregation round."""
-    round_min_timesteps: int = 4_000
-    """Steps per aggregation round."""
-    bc_epochs_per_round: int = 2
-    """BC epochs over the aggregated data after each round."""
+    bc_epochs_per_round: int = 3
+    """BC epochs over all aggregated data after each round."""
+    final_epochs: int = 3
+    """Extra BC epochs after the last round."""
+    variant: Literal["L", "M", "S"] = "L"
+    """Tiny Lidar Net size."""
     batch_size: int = 256
     """BC batch size."""
     learning_rate: float = 1e-3
@@ -63,6 +70,11 @@ class DAggerConfig:
     """Expert episodes driven first to estimate the per-beam scan mean/std for the model."""
     seed: int = 0
     """Seed for the episodes, the weights and the batch order."""
+
+    @property
+    def expert_labels(self) -> int:
+        """About how many expert labels the run asks for (the scan statistics' episodes aside)."""
+        return self.rounds * self.steps_per_round
 
 
 def _quiet_datasets() -> None:
@@ -88,12 +100,19 @@ def train_dagger(
     env_cfg: EnvConfig | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train Tiny Lidar Net with DAgger; writes the model to ``out_dir``. Returns a report."""
+    """Train Tiny Lidar Net with DAgger; writes the model to ``out_dir``. Returns a report.
+
+    Each round: a collector drives the cars, executing the expert's action with probability
+    beta and the learner's otherwise; the expert labels every visited state; BC trains on all
+    rounds so far. The report counts per round how many steps the learner drove and how its
+    episodes ended.
+    """
     cfg = cfg or DAggerConfig()
     env_cfg = env_cfg or EnvConfig()
     out_dir = Path(out_dir)
     if (out_dir / "model.json").exists():
         raise FileExistsError(f"{out_dir} already holds a model; choose another --out.")
+    t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     _quiet_datasets()
     venv = TinyLidarSB3VecEnv(cfg.num_envs, config=env_cfg)
@@ -104,6 +123,7 @@ def train_dagger(
         venv.observation_space,
         venv.action_space,
         lambda _: cfg.learning_rate,
+        variant=cfg.variant,
         scan_mean=mean,
         scan_std=std,
     )
@@ -116,6 +136,10 @@ def train_dagger(
         optimizer_kwargs={"lr": cfg.learning_rate},
         custom_logger=imit_logger.configure(folder=None, format_strs=[]),
     )
+    rounds: list[dict[str, Any]] = []
+    # imitation would otherwise roll the policy out on the training venv every few hundred
+    # batches just to log returns; the rounds' own episodes tell us that.
+    train_kwargs = {"progress_bar": progress, "log_rollouts_venv": None}
     with tempfile.TemporaryDirectory() as scratch:
         trainer = SimpleDAggerTrainer(
             venv=venv,
@@ -123,26 +147,67 @@ def train_dagger(
             expert_policy=expert,
             bc_trainer=learner,
             rng=np.random.default_rng(cfg.seed),
+            beta_schedule=LinearBetaSchedule(max(cfg.beta_rampdown_rounds, 1)),
             custom_logger=imit_logger.configure(folder=None, format_strs=[]),
         )
-        trainer.train(
-            cfg.total_timesteps,
-            rollout_round_min_episodes=cfg.round_min_episodes,
-            rollout_round_min_timesteps=cfg.round_min_timesteps,
-            bc_train_kwargs={"n_epochs": cfg.bc_epochs_per_round, "progress_bar": progress},
-        )
-        labels = sum(len(t) for t in trainer._all_demos)  # every state the expert labelled
-        rounds = trainer.round_num
+        for r in range(cfg.rounds):
+            collector = trainer.create_trajectory_collector()
+            counter = _CountingActs(collector.get_robot_acts)
+            collector.get_robot_acts = counter
+            trajs = rollout.generate_trajectories(
+                expert,
+                collector,
+                rollout.make_sample_until(min_timesteps=cfg.steps_per_round, min_episodes=None),
+                deterministic_policy=True,
+                rng=collector.rng,
+            )
+            done = [t.infos[-1] for t in trajs if t.terminal and t.infos is not None]
+            rounds.append(
+                {
+                    "round": r,
+                    "beta": float(collector.beta),
+                    "labels": int(sum(len(t) for t in trajs)),
+                    "learner_steps": counter.steps,
+                    "episodes": len(done),
+                    "success_rate": float(np.mean([bool(i.get("is_success")) for i in done]))
+                    if done
+                    else None,
+                }
+            )
+            if progress:
+                print(
+                    f"round {r}: beta {collector.beta:.2f}, {rounds[-1]['labels']:,} labels, "
+                    f"learner drove {counter.steps:,} car-steps, episode success "
+                    f"{rounds[-1]['success_rate']}"
+                )
+            trainer.extend_and_update({**train_kwargs, "n_epochs": cfg.bc_epochs_per_round})
+        if cfg.final_epochs > 0:
+            learner.train(n_epochs=cfg.final_epochs, **train_kwargs)
     from tinylidar_gym.sim.config import config_to_dict
 
+    labels = sum(r["labels"] for r in rounds)
     report = {
-        "rounds": rounds,
+        "rounds": len(rounds),
         "expert_labels": labels + stats_samples,
         "stats_samples": stats_samples,
+        "per_round": rounds,
+        "train_seconds": time.perf_counter() - t0,
     }
     save_model(
         out_dir,
         policy_to_network(policy),
-        {"env": config_to_dict(env_cfg), "dagger": cfg.__dict__, "training": report},
+        {"env": config_to_dict(env_cfg), "dagger": dataclasses.asdict(cfg), "training": report},
     )
     return report
+
+
+class _CountingActs:
+    """Counts the car-steps on which the collector executed the learner's action."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.steps = 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self.steps += len(obs)
+        return self.inner(obs)
