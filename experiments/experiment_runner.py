@@ -17,6 +17,7 @@ from experiments import (
     evaluate,
     extract,
     pipeline,
+    report,
     summarize,
     train_bc,
     train_dagger,
@@ -32,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "train-bc": (train_bc.Args, train_bc.run),
     "train-dagger": (train_dagger.Args, train_dagger.run),
     "evaluate": (evaluate.Args, evaluate.run),
+    "report": (report.Args, report.run),
 }
 
 

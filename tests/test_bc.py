@@ -11,6 +11,7 @@ from experiments import evaluate as evaluate_cli
 from tinylidar_gym.data.collect import CollectJob, collect
 from tinylidar_gym.data.episode import episode_dir
 from tinylidar_gym.data.extract import extract
+from tinylidar_gym.report import build_report
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
 from trainers.bc import train_bc
 from trainers.configs import BCConfig
@@ -60,6 +61,15 @@ def test_train_bc_writes_a_model_with_lineage(dataset, tmp_path):
     assert md["env"]["lidar"]["n_beams"] == 241
     assert (out / "model.onnx").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_001", "epoch_002"]
+    # The per-epoch history is on disk for the report's learning curves.
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history["epochs"]] == [1, 2]
+    assert history["best_epoch"] == report["best_epoch"]
+    for saved, returned in zip(history["epochs"], report["history"], strict=True):
+        assert saved["val/mse"] == pytest.approx(returned["val/mse"])
+        assert 0 < saved["train/epoch_loss"] < 100
+    curves = build_report(out, tmp_path / "report", progress=False)
+    assert [p.name for p in curves.images] == ["model-run-learning_curves.png"]
     # The normalisation statistics live inside the model.
     stats = json.loads((dataset / "stats.json").read_text())
     assert np.allclose(net.features.scan_mean.numpy(), stats["scan_mean"], atol=1e-6)

@@ -18,6 +18,7 @@ import torch
 from imitation.algorithms import bc
 from imitation.util import logger as imit_logger
 
+from tinylidar_gym.data.atomic import atomic_write_json
 from trainers.augment import augment_scans
 from trainers.configs import BCConfig
 from trainers.dataset import BatchStream, LidarDataset
@@ -25,6 +26,9 @@ from trainers.export import save_model
 from trainers.lineage import lineage
 from trainers.models import TinyLidarNetPolicy, policy_to_network
 from trainers.tracking import TrackingConfig, make_tracker, require_trackers
+
+HISTORY_FILE = "history.json"
+HISTORY_FORMAT_VERSION = 1
 
 
 class _LoggedLoss:
@@ -35,10 +39,15 @@ class _LoggedLoss:
         self.tracker = tracker
         self.every = every
         self.calls = 0
+        # Summed on the device without a sync per batch; read once per epoch.
+        self.loss_sum: Any = 0.0
+        self.loss_count = 0
 
     def __call__(self, policy: Any, obs: Any, acts: Any) -> Any:
         metrics = self.inner(policy, obs, acts)
         self.calls += 1
+        self.loss_sum = self.loss_sum + metrics.loss.detach()
+        self.loss_count += 1
         if self.calls % self.every == 0:
             values = {
                 "train/loss": metrics.loss,
@@ -50,6 +59,23 @@ class _LoggedLoss:
                 {k: float(v) for k, v in values.items() if v is not None}, step=self.calls
             )
         return metrics
+
+    def epoch_mean(self) -> float:
+        """Mean training loss since the last call (NaN when no batch ran)."""
+        mean = float(self.loss_sum) / self.loss_count if self.loss_count else math.nan
+        self.loss_sum, self.loss_count = 0.0, 0
+        return mean
+
+
+def write_history(out_dir: Path, history: list[dict[str, Any]], best_epoch: int | None) -> None:
+    """``history.json``: the per-epoch figures so far (rewritten atomically after each epoch, so
+    an interrupted training keeps its curves). ``epochs``: one dict per epoch with ``epoch``,
+    ``train/epoch_loss`` (mean BC loss over the epoch's batches), ``val/mse``, ``val/mae_steering``,
+    ``val/mae_speed``, ``val/nll``, ``samples_per_s`` and ``elapsed_s`` (s since training began).
+    """
+    epochs = [{k: (v if math.isfinite(v) else None) for k, v in h.items()} for h in history]
+    doc = {"format_version": HISTORY_FORMAT_VERSION, "best_epoch": best_epoch, "epochs": epochs}
+    atomic_write_json(out_dir / HISTORY_FILE, doc)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -199,7 +225,8 @@ def train_bc(
     try:
         tracker.watch(policy, log_every=100)
         every = max(1, min(50, stream.batches_per_epoch))
-        trainer.loss_calculator = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
+        logged_loss = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
+        trainer.loss_calculator = logged_loss
 
         best: dict[str, Any] = {"val/mse": math.inf}
         history = []
@@ -212,6 +239,7 @@ def train_bc(
             metrics = validation_metrics(policy, val_scans, val_acts)
             metrics.update(
                 epoch=epoch,
+                **{"train/epoch_loss": logged_loss.epoch_mean()},
                 samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
                 elapsed_s=time.perf_counter() - t0,
             )
@@ -228,6 +256,7 @@ def train_bc(
                 )
             if metrics["val/mse"] < best["val/mse"]:
                 best = metrics
+            write_history(out_dir, history, best.get("epoch"))
             if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
                 break
         # The best epoch (by validation MSE) becomes the model.
