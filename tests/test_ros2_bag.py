@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
 from mcap_ros2.writer import Writer
 
 from experiments.experiment_runner import main
@@ -16,6 +18,7 @@ from tinylidar_gym.data.ros2_msgdefs import (
     LASER_SCAN,
     LASER_SCAN_MSGDEF,
 )
+from tinylidar_gym.data.ros2_reader import decode_scan_fast
 from tinylidar_gym.data.scan_resample import BeamResampler, ScanGrid, ScanGridError
 from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.sim.config import EnvConfig, LidarConfig
@@ -49,7 +52,7 @@ def write_bag(
                 stamp, _, ranges = scans[k]
                 n = len(ranges)
                 msg = {
-                    "header": {"stamp": _stamp(stamp), "frame_id": "laser"},
+                    "header": {"stamp": _stamp(stamp), "frame_id": "laser" + "x" * k},
                     "angle_min": grid[0],
                     "angle_max": grid[0] + (n - 1) * grid[1],
                     "angle_increment": grid[1],
@@ -118,6 +121,23 @@ def test_values_round_trip_and_commands_pair_by_header_stamp(tmp_path, capsys):
     assert "copied unchanged" in capsys.readouterr().out
 
 
+def test_the_fast_scan_decoder_matches_the_generic_one(tmp_path):
+    # Header frame_ids of every length modulo 4 shift the float fields' alignment.
+    scans = [(k * 10**9 + 7, k, _profile(37 + k, k)) for k in range(6)]
+    bag = write_bag(tmp_path / "b.mcap", scans, [], grid=(-1.0, 0.01))
+    with open(bag, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        for k, (_, _, msg, ros) in enumerate(reader.iter_decoded_messages(topics=["/scan"])):
+            fast = decode_scan_fast(msg.data)
+            assert fast is not None
+            stamp_ns, angle_min, inc, range_min, range_max, ranges = fast
+            assert stamp_ns == ros.header.stamp.sec * 10**9 + ros.header.stamp.nanosec
+            assert (angle_min, inc) == (ros.angle_min, ros.angle_increment)
+            assert (range_min, range_max) == (ros.range_min, ros.range_max)
+            assert ranges.tolist() == ros.ranges and ros.header.frame_id == "laser" + "x" * k
+    assert k == 5
+
+
 def test_1080_beams_over_the_full_fov_are_resampled_by_linear_interpolation(tmp_path, capsys):
     # A profile linear in angle must come out exactly linear on the target grid.
     n = 1080
@@ -176,6 +196,11 @@ def test_inf_nan_and_out_of_range_readings(tmp_path):
         "above_range_max": 1,
         "below_range_min": 1,
     }
+    # The generic decoder (used for anything but little-endian CDR) gives the same dataset.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("tinylidar_gym.data.ros2_reader.decode_scan_fast", lambda data: None)
+        import_bags([bag], tmp_path / "generic", log=None)
+    assert np.array_equal(np.load(tmp_path / "generic" / "scans.npy"), x)
     # A target with a shorter range clips everything to it.
     import_bags(
         [bag], tmp_path / "short", env=EnvConfig(lidar=LidarConfig(max_range_m=10.0)), log=None
