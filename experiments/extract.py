@@ -10,6 +10,7 @@ them with `--hard-negatives.weight` (a sampling weight in training).
 Pairing rule: each scan is labelled with the latest command at or before its timestamp (the
 command in effect); scans before the first command or with a stale command are skipped.
 Only successful episodes of the train split by default; test seeds never reach a dataset.
+Logs from a real car (ROS 2 bags) go through `experiment-runner import-bag` into the same format.
 """
 
 from __future__ import annotations

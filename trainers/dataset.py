@@ -36,7 +36,9 @@ class LidarDataset:
         self.weights = np.load(self.path / "weights.npy", mmap_mode="r")
         self.episode_ids = np.load(self.path / "episode_ids.npy", mmap_mode="r")
         test = SPLITS["test"]
-        leaked = [e["seed"] for e in self.stats["episodes"] if e.get("seed") in test]
+        # Episodes without a seed (e.g. imported from a real car's bags) cannot be test seeds.
+        seeds = [e.get("seed") for e in self.stats["episodes"]]
+        leaked = [s for s in seeds if s is not None and s in test]
         if leaked:
             raise ValueError(
                 f"{self.path} contains test-split episodes (seeds {leaked[:5]}...): test seeds "

@@ -29,6 +29,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,20 +210,36 @@ def extract(
     """
     cfg = cfg or ExtractConfig()
     hn = hard_negatives or HardNegativeConfig()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
+    runs = [Path(r) for r in run_dirs]
+    check_out_dir(out_dir, overwrite)
+    ep_dirs = _episode_dirs(runs)
+    hn_dirs = _episode_dirs([Path(r) for r in hn.runs]) if hn.runs else []
+    return write_dataset(
+        out_dir, lambda work: _extract_into(work, ep_dirs, runs, cfg, progress, hn, hn_dirs)
+    )
+
+
+def check_out_dir(out_dir: str | Path, overwrite: bool) -> None:
+    """Raise :class:`DatasetExistsError` when ``out_dir`` exists and ``overwrite`` is off."""
+    if Path(out_dir).exists() and not overwrite:
         raise DatasetExistsError(
             f"{out_dir} exists; datasets are never overwritten. Choose another --out or pass "
             "--overwrite."
         )
-    runs = [Path(r) for r in run_dirs]
-    ep_dirs = _episode_dirs(runs)
-    hn_dirs = _episode_dirs([Path(r) for r in hn.runs]) if hn.runs else []
+
+
+def write_dataset(out_dir: str | Path, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``fill(work_dir)`` in a fresh directory beside ``out_dir``, then rename it into place.
+
+    Returns what ``fill`` returns (the stats). On any error the partial directory is removed and
+    an existing ``out_dir`` is left untouched.
+    """
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; a dataset is shared like any directory
     try:
-        stats = _extract_into(work, ep_dirs, runs, cfg, progress, hn, hn_dirs)
+        stats = fill(work)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)
@@ -230,6 +247,86 @@ def extract(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return stats
+
+
+class DatasetBuilder:
+    """Accumulates episodes' arrays in ``work`` and writes the dataset files and ``stats.json``.
+
+    Every source (simulated episodes, ROS 2 bags) goes through this, so all datasets share one
+    format, one set of statistics and one content hash.
+    """
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.parts = work / "parts"
+        self.parts.mkdir()
+        self.episodes: list[dict[str, Any]] = []
+        self.n_total = 0
+        self.n_beams: int | None = None
+        self._s1: np.ndarray | None = None
+        self._s2: np.ndarray | None = None
+
+    def add(self, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Append one episode: ``info`` (with ``samples``) and its arrays named as in ``ARRAYS``
+        (``episode_ids`` is filled in here)."""
+        k = len(self.episodes)
+        if self.n_beams is None:
+            self.n_beams = int(arrays["scans"].shape[1])
+        arrays = {**arrays, "episode_ids": np.full(info["samples"], k, dtype=np.int32)}
+        for name, arr in arrays.items():
+            np.save(self.parts / f"{k:06d}_{name}.npy", arr)
+        scans64 = arrays["scans"].astype(np.float64)
+        s1, s2 = scans64.sum(axis=0), (scans64**2).sum(axis=0)
+        self._s1 = s1 if self._s1 is None else self._s1 + s1
+        self._s2 = s2 if self._s2 is None else self._s2 + s2
+        info["offset"] = self.n_total
+        self.n_total += info["samples"]
+        self.episodes.append(info)
+
+    def finish(
+        self,
+        env: dict[str, Any],
+        pairing_rule: str,
+        config: dict[str, Any],
+        sources: list[str],
+        counts: dict[str, int],
+        skipped: list[dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Concatenate the episodes, compute the statistics, write and return ``stats.json``."""
+        s1, s2, n_total, n_beams = self._s1, self._s2, self.n_total, self.n_beams
+        assert s1 is not None and s2 is not None and n_beams is not None, "no episodes added"
+        _concatenate(self.work, self.parts, self.episodes, n_total, n_beams)
+        shutil.rmtree(self.parts)
+        mean = s1 / n_total
+        std = np.sqrt(np.maximum(s2 / n_total - mean**2, 0.0))
+        acts = np.load(self.work / "actions.npy", mmap_mode="r")
+        stats = {
+            "format_version": FORMAT_VERSION,
+            "n_samples": n_total,
+            "n_beams": n_beams,
+            "scan_mean": mean.tolist(),
+            "scan_std": std.tolist(),
+            "scan_mean_all": float(s1.sum() / (n_total * n_beams)),
+            "scan_std_all": float(
+                np.sqrt(
+                    max(s2.sum() / (n_total * n_beams) - (s1.sum() / (n_total * n_beams)) ** 2, 0)
+                )
+            ),
+            "action_mean": np.asarray(acts).mean(axis=0).tolist(),
+            "action_std": np.asarray(acts).std(axis=0).tolist(),
+            "env": env,
+            "pairing_rule": pairing_rule,
+            "config": config,
+            "sources": sources,
+            "counts": counts,
+            "episodes": self.episodes,
+            "skipped_episodes": skipped,
+            **(extra or {}),
+            "content_hash": dataset_hash(self.work),
+        }
+        atomic_write_json(self.work / STATS_FILE, stats)
+        return stats
 
 
 def _extract_into(
@@ -241,99 +338,65 @@ def _extract_into(
     hn: HardNegativeConfig,
     hn_dirs: list[Path],
 ) -> dict[str, Any]:
-    parts = work / "parts"
-    parts.mkdir()
-    episodes: list[dict[str, Any]] = []
+    builder = DatasetBuilder(work)
     skipped: list[dict[str, Any]] = []
     lidar_env: dict[str, Any] | None = None
-    n_total = 0
-    n_beams = None
-    s1: np.ndarray | None = None
-    s2: np.ndarray | None = None
 
     def add(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        nonlocal lidar_env, n_beams, n_total, s1, s2
+        nonlocal lidar_env
         if "skipped" in info or info["samples"] == 0:
             skipped.append({**info, "skipped": info.get("skipped", "no paired scans")})
             return
         env = info.pop("env")
         if lidar_env is None:
             lidar_env = env
-            n_beams = arrays["scans"].shape[1]
         elif env["lidar"] != lidar_env["lidar"]:
             skipped.append({**info, "skipped": "LiDAR config differs from the first episode"})
             return
-        k = len(episodes)
-        arrays["episode_ids"] = np.full(info["samples"], k, dtype=np.int32)
-        for name, arr in arrays.items():
-            np.save(parts / f"{k:06d}_{name}.npy", arr)
-        scans64 = arrays["scans"].astype(np.float64)
-        s1 = scans64.sum(axis=0) if s1 is None else s1 + scans64.sum(axis=0)
-        s2 = (scans64**2).sum(axis=0) if s2 is None else s2 + (scans64**2).sum(axis=0)
-        info["offset"] = n_total
-        n_total += info["samples"]
-        episodes.append(info)
+        builder.add(info, arrays)
 
     for ep_dir in tqdm(ep_dirs, desc="extract", unit="ep", disable=not progress):
         add(*_extract_episode(ep_dir, cfg))
-    n_demo_episodes = len(episodes)
+    n_demo = len(builder.episodes)
+    n_demo_skipped = len(skipped)
     experts: dict[str, Expert] = {}
     for ep_dir in tqdm(hn_dirs, desc="hard negatives", unit="ep", disable=not progress):
         add(*_mine_episode(ep_dir, hn, experts))
-    hn_episodes = episodes[n_demo_episodes:]
-    if not episodes:
+    hn_episodes = builder.episodes[n_demo:]
+    if not builder.episodes:
         reasons = sorted({s["skipped"] for s in skipped})
         raise ValueError(
             f"no usable episodes in {[str(r) for r in runs]} ({len(ep_dirs)} found; "
             f"skip reasons: {reasons})."
         )
-    assert s1 is not None and s2 is not None and n_beams is not None and lidar_env is not None
-    _concatenate(work, parts, episodes, n_total, n_beams)
-    shutil.rmtree(parts)
-
-    mean = s1 / n_total
-    std = np.sqrt(np.maximum(s2 / n_total - mean**2, 0.0))
-    acts = np.load(work / "actions.npy", mmap_mode="r")
-    stats = {
-        "format_version": FORMAT_VERSION,
-        "n_samples": n_total,
-        "n_beams": n_beams,
-        "scan_mean": mean.tolist(),
-        "scan_std": std.tolist(),
-        "scan_mean_all": float(s1.sum() / (n_total * n_beams)),
-        "scan_std_all": float(
-            np.sqrt(max(s2.sum() / (n_total * n_beams) - (s1.sum() / (n_total * n_beams)) ** 2, 0))
-        ),
-        "action_mean": np.asarray(acts).mean(axis=0).tolist(),
-        "action_std": np.asarray(acts).std(axis=0).tolist(),
-        "env": lidar_env,
-        "pairing_rule": PAIRING_RULE,
-        "config": {
+    assert lidar_env is not None
+    return builder.finish(
+        env=lidar_env,
+        pairing_rule=PAIRING_RULE,
+        config={
             "splits": list(cfg.splits),
             "include_failed": cfg.include_failed,
             "max_command_age_s": cfg.max_command_age_s,
         },
-        "sources": [str(r) for r in runs],
-        "hard_negatives": {
-            "runs": [str(r) for r in hn.runs],
-            "window_s": hn.window_s,
-            "weight": hn.weight,
-        },
-        "counts": {
+        sources=[str(r) for r in runs],
+        counts={
             "episodes_found": len(ep_dirs),
-            "episodes_used": n_demo_episodes,
-            "episodes_skipped": len(skipped) - sum(1 for s in skipped if s.get("kind")),
+            "episodes_used": n_demo,
+            "episodes_skipped": n_demo_skipped,
             "hard_negative_episodes_found": len(hn_dirs),
             "hard_negative_episodes_used": len(hn_episodes),
             "hard_negative_samples": sum(e["samples"] for e in hn_episodes),
-            "expert_labels": n_total,
+            "expert_labels": builder.n_total,
         },
-        "episodes": episodes,
-        "skipped_episodes": skipped,
-        "content_hash": dataset_hash(work),
-    }
-    atomic_write_json(work / STATS_FILE, stats)
-    return stats
+        skipped=skipped,
+        extra={
+            "hard_negatives": {
+                "runs": [str(r) for r in hn.runs],
+                "window_s": hn.window_s,
+                "weight": hn.weight,
+            }
+        },
+    )
 
 
 def _concatenate(
