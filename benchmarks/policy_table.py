@@ -38,6 +38,9 @@ class Args:
     """Where the models are written (one directory per row)."""
     test_episodes: int = 100
     """Held-out test seeds every row is evaluated on."""
+    threads: int = 1
+    """torch CPU threads per training command (1 stays fast when other work shares the CPU;
+    0: all cores)."""
     rows: tuple[str, ...] = ("expert", "bc", "bc-aug", "bc-hn", "dagger", "ppo-bc", "ppo-scratch")
     """Rows to make, in order."""
     dry_run: bool = False
@@ -67,10 +70,13 @@ class Row:
 def rows(args: Args) -> dict[str, Row]:
     runs, data, models = args.runs, args.data, args.models
     none = ["--tracking.tracker", "none"]
+    threads = ["--bc.threads", str(args.threads)]
     collect = Step(["collect", "--episodes", "300", "--out", str(runs)], runs / TRAIN_RUN)
     extract = Step(["extract", str(runs / TRAIN_RUN), "--out", str(data)], data / "stats.json")
     bc = models / "bc"
-    train_bc = Step(["train-bc", "--data", str(data), "--out", str(bc), *none], bc / "model.json")
+    train_bc = Step(
+        ["train-bc", "--data", str(data), "--out", str(bc), *threads, *none], bc / "model.json"
+    )
     hn_run = runs / "eval-bc-train-001000-001299"
     data_hn = Path(f"{data}-hn")
     aug = [
@@ -89,7 +95,16 @@ def rows(args: Args) -> dict[str, Row]:
                 collect,
                 extract,
                 Step(
-                    ["train-bc", "--data", str(data), "--out", str(models / "bc-aug"), *aug, *none],
+                    [
+                        "train-bc",
+                        "--data",
+                        str(data),
+                        "--out",
+                        str(models / "bc-aug"),
+                        *aug,
+                        *threads,
+                        *none,
+                    ],
                     models / "bc-aug" / "model.json",
                 ),
             ],
@@ -134,7 +149,15 @@ def rows(args: Args) -> dict[str, Row]:
                     data_hn / "stats.json",
                 ),  # fmt: skip
                 Step(
-                    ["train-bc", "--data", str(data_hn), "--out", str(models / "bc-hn"), *none],
+                    [
+                        "train-bc",
+                        "--data",
+                        str(data_hn),
+                        "--out",
+                        str(models / "bc-hn"),
+                        *threads,
+                        *none,
+                    ],
                     models / "bc-hn" / "model.json",
                 ),
             ],
@@ -145,7 +168,13 @@ def rows(args: Args) -> dict[str, Row]:
             "DAgger",
             [
                 Step(
-                    ["train-dagger", "--out", str(models / "dagger")],
+                    [
+                        "train-dagger",
+                        "--out",
+                        str(models / "dagger"),
+                        "--dagger.threads",
+                        str(args.threads),
+                    ],
                     models / "dagger" / "model.json",
                 )
             ],

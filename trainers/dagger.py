@@ -70,6 +70,8 @@ class DAggerConfig:
     """Expert episodes driven first to estimate the per-beam scan mean/std for the model."""
     seed: int = 0
     """Seed for the episodes, the weights and the batch order."""
+    threads: int = 0
+    """CPU threads for torch (0: all cores)."""
 
     @property
     def expert_labels(self) -> int:
@@ -114,6 +116,8 @@ def train_dagger(
         raise FileExistsError(f"{out_dir} already holds a model; choose another --out.")
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     _quiet_datasets()
     venv = TinyLidarSB3VecEnv(cfg.num_envs, config=env_cfg)
     venv.seed(cfg.seed)
