@@ -57,7 +57,7 @@ class Args:
     backend: Literal["local", "ray"] = "local"
     """Where episodes run: this process (vector env), or chunks of seeds as Ray tasks."""
     workers: int = -1
-    """Ray tasks at once (-1: the cluster's CPUs); each drives at least --num-envs seeds."""
+    """Ray tasks at once with --backend ray (-1: the cluster's CPUs), >= --num-envs seeds each."""
 
 
 def _print(name: str, r: dict[str, Any]) -> None:

@@ -54,7 +54,16 @@ def connect() -> ModuleType:
     """Import Ray and join a cluster (unless this process already has); returns ``ray``."""
     ray = import_ray()
     if not ray.is_initialized():
-        ray.init()
+        try:
+            ray.init()
+        except ConnectionError as exc:
+            where = os.environ.get("RAY_ADDRESS") or "the cluster last started on this machine"
+            raise ConnectionError(
+                f"could not connect to the Ray cluster at {where} ({exc}). Start one "
+                "(uv run ray start --head), point RAY_ADDRESS at a running one (with "
+                "RAY_AUTH_MODE=token when it uses token authentication), or unset RAY_ADDRESS "
+                "and run `uv run ray stop` to forget a dead local cluster."
+            ) from exc
     return ray
 
 
