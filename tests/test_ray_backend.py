@@ -166,3 +166,17 @@ def test_ray_evaluation_of_a_model_and_the_expert_equals_local(tmp_path, ray_clu
     # A finished evaluation is never overwritten, on Ray either.
     with pytest.raises(FileExistsError, match="never overwritten"):
         evaluate_cli.run(args)
+
+
+def test_a_failing_evaluation_chunk_raises_and_writes_no_evaluation(tmp_path, ray_cluster):
+    from tinylidar_gym.ray_backend import evaluate_on_ray
+
+    def broken_policy():  # shipped by value; raises in the worker, as a broken model would
+        raise ValueError("model.json is missing")
+
+    seeds = [2_000_000, 2_000_001]
+    failed = r"seeds 200000(\d)..200000\1 failed on the cluster: ValueError: model.json is missing"
+    with pytest.raises(RuntimeError, match=failed):
+        evaluate_on_ray(broken_policy, seeds, tmp_path / "ev", small_env(), "test", "broken",
+                        num_envs=1, progress=False, workers=2)  # fmt: skip
+    assert not (tmp_path / "ev" / "evaluation.json").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -136,18 +137,17 @@ def collect_stream(
     job_ref = ray.put(job)
 
     def results() -> Iterator[dict[str, Any]]:
-        started = time.perf_counter()
         calls = (((index, seed), (job_ref, index, seed)) for index, seed in todo)
-        for (_, seed), out in stream(ray, task, calls, in_flight):
-            if isinstance(out, BaseException):
-                out = {
-                    "seed": seed,
-                    "status": "failed",
-                    "error": describe_error(out),
-                    "traceback": str(out)[-2000:],
-                    "wall_s": time.perf_counter() - started,
-                }
-            yield out
+        with closing(stream(ray, task, calls, in_flight)) as finished:
+            for (_, seed), out in finished:
+                if isinstance(out, BaseException):  # the task never reported: no timing either
+                    out = {
+                        "seed": seed,
+                        "status": "failed",
+                        "error": describe_error(out),
+                        "traceback": str(out)[-2000:],
+                    }
+                yield out
 
     return results(), in_flight
 
@@ -224,8 +224,8 @@ def evaluate_on_ray(
     t0 = time.perf_counter()
     results: dict[int, dict[str, Any]] = {}
     bar = tqdm(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
-    with bar:
-        for k, out in stream(ray, task, calls, len(chunks)):
+    with bar, closing(stream(ray, task, calls, len(chunks))) as finished:
+        for k, out in finished:
             if isinstance(out, BaseException):
                 chunk = chunks[k]
                 raise RuntimeError(
