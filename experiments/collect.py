@@ -5,6 +5,7 @@
 Seed ranges per split (disjoint; the collector assigns them, episode k of a split has seed
 first + k): train 0-999,999; val 1,000,000-1,999,999; test 2,000,000-2,999,999.
 Re-running the same command resumes the run (finished episodes are skipped).
+`--backend ray` runs the episodes on a Ray cluster (optional extra: uv sync --extra ray).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class Args:
     run_name: str | None = None
     """Run directory name under --out (default: expert-<split>-<first>-<last>)."""
     workers: int = -1
-    """Parallel worker processes (-1: all cores)."""
-    backend: str = "loky"
-    """joblib backend (loky: local processes; a cluster backend can be plugged in)."""
+    """Episodes at once (-1: all cores of this machine, or of the Ray cluster)."""
+    backend: Literal["loky", "multiprocessing", "threading", "ray"] = "loky"
+    """Where episodes run: local processes (loky), or Ray tasks on the cluster in RAY_ADDRESS."""
     record: bool = True
     """Record each episode to simulation.mcap."""
     env: EnvConfig = field(default_factory=EnvConfig)

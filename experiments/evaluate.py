@@ -2,6 +2,7 @@
 
     uv run experiment-runner evaluate --policy models/bc --split test --episodes 100
     uv run experiment-runner evaluate --policy expert --split test --episodes 100
+    uv run experiment-runner evaluate --policy models/bc --backend ray   # on a Ray cluster
 
 Test seeds (2,000,000 + k) are never drawn by collection for training. Every episode is recorded
 (MCAP, config.yaml, result.json) under runs/<run-name>/, with evaluation.json beside them.
@@ -19,7 +20,7 @@ from typing import Any, Literal
 
 from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.evaluation import evaluate, expert_batch_policy
+from tinylidar_gym.evaluation import ExpertDriver, PolicyFactory, evaluate
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict
 from trainers.tracking import TrackingConfig
 
@@ -53,6 +54,10 @@ class Args:
     """Older spelling of --tracking.wandb-mode; overrides it when given."""
     metrics: Path | None = None
     """Also write the headline figures (of the model, or the expert) to this JSON file."""
+    backend: Literal["local", "ray"] = "local"
+    """Where episodes run: this process (vector env), or chunks of seeds as Ray tasks."""
+    workers: int = -1
+    """Ray tasks at once with --backend ray (-1: the cluster's CPUs), >= --num-envs seeds each."""
 
 
 def _print(name: str, r: dict[str, Any]) -> None:
@@ -117,7 +122,32 @@ def _log_expert_run(
     tracker.finish()
 
 
+def _evaluate(
+    args: Args,
+    make_policy: PolicyFactory,
+    seeds: list[int],
+    run_dir: Path,
+    env_cfg: EnvConfig,
+    driver: str,
+) -> dict[str, Any]:
+    """One evaluation on the backend asked for (same episode directories and evaluation.json)."""
+    if args.backend == "ray":
+        from tinylidar_gym.ray_backend import evaluate_on_ray
+
+        return evaluate_on_ray(
+            make_policy, seeds, run_dir, env_cfg, args.split, driver, args.num_envs, args.record,
+            workers=args.workers,
+        )  # fmt: skip
+    return evaluate(
+        make_policy(), seeds, run_dir, env_cfg, args.split, driver, args.num_envs, args.record
+    )
+
+
 def run(args: Args) -> dict[str, Any]:
+    if args.backend == "ray":
+        from tinylidar_gym.ray_backend import import_ray
+
+        import_ray()  # a missing extra fails before anything runs
     seeds = split_seeds(args.split, args.first_episode, args.episodes)
     last = args.first_episode + args.episodes - 1
     reports: dict[str, Any] = {}
@@ -131,28 +161,25 @@ def run(args: Args) -> dict[str, Any]:
         name = args.run_name or f"eval-expert-{args.split}-{args.first_episode:06d}-{last:06d}"
         tracking = replace(tracking, run_name=tracking.run_name or name)
         require_trackers(tracking)  # a missing tracker fails now, not after the evaluation
-        reports["expert"] = evaluate(
-            expert_batch_policy(env_cfg), seeds, args.out / name, env_cfg, args.split, "expert",
-            args.num_envs, args.record,
-        )  # fmt: skip
+        reports["expert"] = _evaluate(
+            args, ExpertDriver(env_cfg), seeds, args.out / name, env_cfg, "expert"
+        )
         _log_expert_run(args.out / name, reports["expert"], tracking, args, env_cfg)
     else:
-        from trainers.export import load_policy, model_env_config
+        from trainers.export import ModelDriver, model_env_config
 
         model_dir = Path(args.policy)
         env_cfg = config_from_dict(EnvConfig, model_env_config(model_dir))
-        policy = load_policy(model_dir, args.runtime)
+        model = ModelDriver(str(model_dir), args.runtime)
+        if args.backend == "ray":
+            model()  # a broken model directory fails here, not in a cluster task
         tag = model_dir.name
         name = args.run_name or f"eval-{tag}-{args.split}-{args.first_episode:06d}-{last:06d}"
-        reports["model"] = evaluate(
-            lambda obs, venv: policy(obs), seeds, args.out / name, env_cfg, args.split,
-            str(model_dir), args.num_envs, args.record,
-        )  # fmt: skip
+        reports["model"] = _evaluate(args, model, seeds, args.out / name, env_cfg, str(model_dir))
         if args.compare_expert:
-            reports["expert"] = evaluate(
-                expert_batch_policy(env_cfg), seeds, args.out / f"{name}-expert", env_cfg,
-                args.split, "expert", args.num_envs, args.record,
-            )  # fmt: skip
+            reports["expert"] = _evaluate(
+                args, ExpertDriver(env_cfg), seeds, args.out / f"{name}-expert", env_cfg, "expert"
+            )
         _log_to_model_run(model_dir, reports["model"], tracking, reports.get("expert"))
     print(f"\n{args.episodes} {args.split} seeds {seeds[0]}..{seeds[-1]}")
     for key, report in reports.items():

@@ -34,14 +34,33 @@ from tinylidar_gym.recording.wrapper import STEP_KEYS
 from tinylidar_gym.recording.writer import EpisodeWriter
 from tinylidar_gym.sim.config import EnvConfig
 
+EVALUATION_FILE = "evaluation.json"
+
 BatchPolicy = Callable[[np.ndarray, TinyLidarVectorEnv], np.ndarray]
 """``actions (N, 2) = policy(observations (N, n_beams), venv)``; the venv is for privileged
 drivers (the expert) and may be ignored."""
 
 
+PolicyFactory = Callable[[], BatchPolicy]
+"""Builds a :data:`BatchPolicy` in the process that drives. Picklable factories (configs, a model
+directory path) let cluster workers build their own policy instead of receiving a loaded one."""
+
+
 def expert_batch_policy(cfg: EnvConfig, expert_cfg: ExpertConfig | None = None) -> BatchPolicy:
     expert = Expert(cfg, expert_cfg)
     return lambda obs, venv: expert.act_all(venv.world)
+
+
+@dataclass(frozen=True)
+class ExpertDriver:
+    """A picklable :data:`PolicyFactory` for the expert: configs only, the planner is built where
+    it drives."""
+
+    env: EnvConfig
+    expert: ExpertConfig | None = None
+
+    def __call__(self) -> BatchPolicy:
+        return expert_batch_policy(self.env, self.expert)
 
 
 @dataclass
@@ -68,16 +87,65 @@ def evaluate(
 ) -> dict[str, Any]:
     """Drive ``policy`` on every seed once; writes episode directories and ``evaluation.json``."""
     run_dir = Path(run_dir)
-    if (run_dir / "evaluation.json").exists():
+    check_new_evaluation(run_dir)
+    t0 = time.perf_counter()
+    results = drive_seeds(
+        policy, seeds, run_dir, env_cfg, split, driver, num_envs, record, progress, expert_cfg
+    )
+    return write_evaluation(run_dir, driver, split, seeds, results, time.perf_counter() - t0)
+
+
+def check_new_evaluation(run_dir: Path) -> None:
+    """Refuse to evaluate into a directory that already holds a finished evaluation."""
+    if (run_dir / EVALUATION_FILE).exists():
         raise FileExistsError(
             f"{run_dir} already holds an evaluation; runs are never overwritten. Choose another "
             "--run-name."
         )
+
+
+def write_evaluation(
+    run_dir: Path,
+    driver: str,
+    split: str,
+    seeds: list[int],
+    results: list[dict[str, Any]],
+    wall_s: float,
+) -> dict[str, Any]:
+    """Write ``evaluation.json`` (:func:`aggregate` of ``results``, in seed order) and return it."""
+    report = {"driver": driver, "split": split, "seeds": [seeds[0], seeds[-1]], "wall_s": wall_s}
+    report.update(aggregate(results))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / EVALUATION_FILE, report)
+    return report
+
+
+def drive_seeds(
+    policy: BatchPolicy,
+    seeds: list[int],
+    run_dir: Path,
+    env_cfg: EnvConfig,
+    split: str,
+    driver: str,
+    num_envs: int = 16,
+    record: bool = True,
+    progress: bool = True,
+    expert_cfg: ExpertConfig | None = None,
+    parallel: bool | None = None,
+    first_index: int = 0,
+) -> list[dict[str, Any]]:
+    """Drive ``policy`` on every seed once with ``min(num_envs, len(seeds))`` cars; writes the
+    episode directories (when ``record``) and returns the ``result.json`` dicts in seed order.
+
+    ``parallel`` steps the cars on all cores (default: when there is more than one car); the
+    results never depend on it. ``first_index``: the episode index of ``seeds[0]`` (a chunk of a
+    longer seed list starts further on).
+    """
     n = max(1, min(num_envs, len(seeds)))
-    venv = TinyLidarVectorEnv(n, config=env_cfg, parallel=n > 1)
+    venv = TinyLidarVectorEnv(n, config=env_cfg, parallel=n > 1 if parallel is None else parallel)
     obs, infos = venv.reset(seed=list(seeds[:n]))
     venv.seed_queue.extend(seeds[n:])
-    index_of = {s: k for k, s in enumerate(seeds)}
+    index_of = {s: k for k, s in enumerate(seeds, start=first_index)}
     dt_ns = int(round(env_cfg.control_dt_s * 1e9))
     results: dict[int, dict[str, Any]] = {}
 
@@ -102,7 +170,6 @@ def evaluate(
         return _Episode(index_of[seed], seed, layout, writer)
 
     running = [start(i) for i in range(n)]
-    t0 = time.perf_counter()
     bar = tqdm(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
     while len(results) < len(seeds):
         actions = np.asarray(policy(obs, venv), dtype=np.float32)
@@ -139,13 +206,7 @@ def evaluate(
                 bar.update(1)
                 running[i] = start(i)
     bar.close()
-    wall = time.perf_counter() - t0
-    ordered = [results[s] for s in seeds]
-    report = {"driver": driver, "split": split, "seeds": [seeds[0], seeds[-1]], "wall_s": wall}
-    report.update(aggregate(ordered))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "evaluation.json", report)
-    return report
+    return [results[s] for s in seeds]
 
 
 def _finish(

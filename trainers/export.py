@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +355,20 @@ def load_policy(
         net, _ = load_model(model_dir)
         return TorchPolicy(net)
     raise ValueError(f"unknown runtime {runtime!r}; use 'torch' or 'onnx'.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDriver:
+    """A picklable policy factory for evaluation: holds the model directory's path, and the
+    process that drives (a Ray worker too) loads the model itself with :func:`load_policy`."""
+
+    model_dir: str
+    runtime: str = "torch"
+
+    def __call__(self) -> Callable[[np.ndarray, Any], np.ndarray]:
+        """``actions (N, 2) = policy(scans (N, n_beams), venv)``; the venv is ignored."""
+        policy = load_policy(self.model_dir, self.runtime)
+        return lambda obs, venv: policy(obs)
 
 
 def model_env_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,17 @@ def collect(
     backend: str = "loky",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Collect ``job`` (resuming if its run directory exists); returns the final manifest."""
+    """Collect ``job`` (resuming if its run directory exists); returns the final manifest.
+
+    ``backend``: a joblib backend (``"loky"``: local processes, ``"threading"``, ...) or ``"ray"``:
+    one Ray task per episode on the cluster that ``RAY_ADDRESS`` (or a ``ray start`` on this
+    machine) names, else on a local Ray instance. ``workers``: episodes at once (-1: every core
+    of this machine, or of the Ray cluster).
+    """
+    if backend == "ray":
+        from tinylidar_gym.ray_backend import import_ray
+
+        import_ray()  # a missing extra fails before the run directory is touched
     job.run_dir.parent.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(job.run_dir)
     if manifest is not None:
@@ -254,11 +265,17 @@ def collect(
     atomic_write_json(manifest_path, manifest)
 
     t0 = time.perf_counter()
-    n_jobs = workers if workers > 0 else (os.cpu_count() or 1)
-    n_jobs = max(1, min(n_jobs, len(todo))) if todo else 1
-    results = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(
-        delayed(_collect_task)(job, index, seed) for index, seed in todo
-    )
+    results: Iterator[dict[str, Any]]
+    if backend == "ray":
+        from tinylidar_gym.ray_backend import collect_stream
+
+        results, n_jobs = collect_stream(job, todo, workers) if todo else (iter(()), 1)
+    else:
+        n_jobs = workers if workers > 0 else (os.cpu_count() or 1)
+        n_jobs = max(1, min(n_jobs, len(todo))) if todo else 1
+        results = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(
+            delayed(_collect_task)(job, index, seed) for index, seed in todo
+        )
     last_write = time.monotonic()
     bar = tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc="episodes", unit="ep",
                disable=not progress)  # fmt: skip
