@@ -6,12 +6,19 @@ uv run experiment-runner drive --help
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
 
-import tyro
+# Idle OpenMP threads (numba's parallel vector env, torch) spin by default; on a machine whose
+# cores are shared with other jobs that made evaluation 10-20x slower. Set before any import
+# that starts an OpenMP runtime; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from experiments import (
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import tyro  # noqa: E402
+
+from experiments import (  # noqa: E402
     collect,
     drive,
     evaluate,
