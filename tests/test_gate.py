@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,18 @@ def test_work_dir_is_fresh_and_kept_or_temporary(tmp_path):
     calls.clear()
     assert run_gate(Args(baseline=path), *_fakes(GOOD, calls)) == 0
     assert not Path(calls[-1].split(":", 1)[1]).exists()  # the temporary one is gone
+
+
+def test_cli_without_a_baseline_exits_2_with_the_fix(tmp_path):
+    # The command CI runs, as a script: it must find its sibling modules and fail clearly.
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gate.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--baseline", str(tmp_path / "baseline.json")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "no benchmark baseline" in out.stderr and "--update-baseline" in out.stderr
+    assert list(tmp_path.iterdir()) == []
