@@ -46,3 +46,20 @@ def test_dagger_rounds_add_learner_visited_states(tmp_path):
     net, meta = load_model(tmp_path / "m")
     assert net.n_beams == 241 and meta["metadata"]["training"]["rounds"] == 3
     assert meta["metadata"]["dagger"]["steps_per_round"] == 400
+
+
+def test_dagger_stops_before_a_round_could_exceed_the_label_budget(tmp_path):
+    env = with_overrides(EnvConfig(), lidar={"n_beams": 241}, max_episode_time_s=1.0)
+    cfg = DAggerConfig(
+        rounds=10,
+        steps_per_round=200,
+        label_budget=700,
+        num_envs=2,
+        bc_epochs_per_round=1,
+        final_epochs=0,
+        batch_size=32,
+        stats_episodes=1,
+    )
+    report = train_dagger(tmp_path / "m", cfg, env, progress=False)
+    assert 1 <= report["rounds"] < 10
+    assert report["expert_labels"] <= cfg.label_budget

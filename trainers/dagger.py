@@ -49,12 +49,17 @@ class DAggerConfig:
 
     rounds: int = 8
     """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
-    steps_per_round: int = 20_000
-    """Environment steps (= expert labels) gathered per round."""
+    steps_per_round: int = 15_000
+    """Environment steps (= expert labels) gathered per round, at least. Only whole episodes
+    are kept, and the cars still driving when the count is reached finish their episodes, so
+    a round gathers up to about num_envs - 1 episodes more."""
+    label_budget: int = 170_000
+    """No round starts that could take the total past this many expert labels (the BC
+    default's dataset holds 172,948)."""
     beta_rampdown_rounds: int = 4
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives alone."""
-    num_envs: int = 16
+    num_envs: int = 8
     """Cars driving at once."""
     bc_epochs_per_round: int = 3
     """BC epochs over all aggregated data after each round."""
@@ -72,11 +77,6 @@ class DAggerConfig:
     """Seed for the episodes, the weights and the batch order."""
     threads: int = 0
     """CPU threads for torch (0: all cores)."""
-
-    @property
-    def expert_labels(self) -> int:
-        """About how many expert labels the run asks for (the scan statistics' episodes aside)."""
-        return self.rounds * self.steps_per_round
 
 
 def _quiet_datasets() -> None:
@@ -155,6 +155,12 @@ def train_dagger(
             custom_logger=imit_logger.configure(folder=None, format_strs=[]),
         )
         for r in range(cfg.rounds):
+            gathered = sum(x["labels"] for x in rounds) + stats_samples
+            largest = max([x["labels"] for x in rounds], default=cfg.steps_per_round)
+            if r > 0 and gathered + largest > cfg.label_budget:
+                if progress:
+                    print(f"stopping after {r} rounds: the label budget {cfg.label_budget:,}")
+                break
             collector = trainer.create_trajectory_collector()
             counter = _CountingActs(collector.get_robot_acts)
             collector.get_robot_acts = counter
