@@ -20,6 +20,7 @@ from experiments import (
     summarize,
     train_bc,
     train_dagger,
+    train_rl,
 )
 
 # name -> (Args dataclass, run function)
@@ -31,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "extract": (extract.Args, extract.run),
     "train-bc": (train_bc.Args, train_bc.run),
     "train-dagger": (train_dagger.Args, train_dagger.run),
+    "train-rl": (train_rl.Args, train_rl.run),
     "evaluate": (evaluate.Args, evaluate.run),
 }
 
