@@ -179,6 +179,7 @@ def test_from_scratch(tmp_path: Path) -> None:
         -0.5,
         0,
     )
+    assert RLConfig(init=Path("none")).resolved().init is None  # the CLI's spelling
     env = with_overrides(ENV, lidar={"n_beams": 1081})  # S needs >= 853 beams
     report = train_rl(tmp_path / "scratch", cfg, env_cfg=env, progress=False, tracker=Tracker())
     net, doc = load_model(tmp_path / "scratch")
