@@ -29,6 +29,7 @@ from experiments import (  # noqa: E402
     summarize,
     train_bc,
     train_dagger,
+    train_rl,
 )
 
 # name -> (Args dataclass, run function)
@@ -41,6 +42,7 @@ SUBCOMMANDS: dict[str, tuple[type, Callable[[Any], Any]]] = {
     "import-bag": (import_bag.Args, import_bag.run),
     "train-bc": (train_bc.Args, train_bc.run),
     "train-dagger": (train_dagger.Args, train_dagger.run),
+    "train-rl": (train_rl.Args, train_rl.run),
     "evaluate": (evaluate.Args, evaluate.run),
     "report": (report.Args, report.run),
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from tinylidar_gym.data.relabel import PseudoPositionConfig
@@ -66,3 +68,96 @@ class BCConfig:
     """Stop after the epoch that crosses this wall-clock budget."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Scan augmentation (off by default)."""
+
+
+FROM_BC = {"learning_rate": 1e-4, "log_std_init": -2.5, "clip_range": 0.1, "critic_warmup": 2}
+"""Defaults of the ``None`` fields of :class:`RLConfig` when starting from a model."""
+FROM_SCRATCH = {"learning_rate": 3e-4, "log_std_init": -0.5, "clip_range": 0.2, "critic_warmup": 0}
+"""Defaults of the ``None`` fields of :class:`RLConfig` when starting from scratch."""
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """PPO hyper-parameters. ``None`` fields take their value from FROM_BC or FROM_SCRATCH."""
+
+    init: Path | None = None
+    """Model directory to start from (BC or DAgger); None trains from scratch."""
+    variant: Literal["L", "M", "S"] = "L"
+    """Network size when training from scratch (a start model brings its own)."""
+    total_timesteps: int = 40_960
+    """Environment steps over all cars (PPO stops after the rollout that reaches this)."""
+    n_envs: int = 32
+    """Cars driving at once (one compiled vector-env step)."""
+    n_steps: int = 128
+    """Steps per car per rollout (a rollout is n_envs * n_steps transitions)."""
+    batch_size: int = 1024
+    """Transitions per gradient step."""
+    n_epochs: int = 3
+    """Passes over each rollout."""
+    learning_rate: float | None = None
+    """Actor Adam learning rate (None: 1e-4 from a model, 3e-4 from scratch)."""
+    critic_learning_rate: float = 3e-4
+    """Critic Adam learning rate (value head and its encoder)."""
+    clip_range: float | None = None
+    """PPO ratio clip (None: 0.1 from a model, 0.2 from scratch)."""
+    target_kl: float | None = 0.02
+    """Stop a rollout's updates once the approximate KL passes 1.5x this (None: never)."""
+    ent_coef: float = 0.0
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value-loss weight."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip."""
+    gamma: float = 0.99
+    """Discount per 25 ms step (0.99: a 2.5 s horizon; < 1 is what rewards speed)."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    log_std_init: float | None = None
+    """Initial log of the action std in [-1, 1] units (None: -2.5 (std 0.08) from a model,
+    -0.5 from scratch)."""
+    critic_warmup: int | None = None
+    """Rollouts at the start that train only the critic (None: 2 from a model, 0 from scratch)."""
+    share_features_extractor: bool = False
+    """Actor and critic share one LiDAR encoder (cheaper; value gradients then reach the actor)."""
+    val_every: int = 3
+    """Validate (deterministic, held-out val seeds) every this many rollouts; 0: only at the end."""
+    val_episodes: int = 32
+    """Val seeds per validation (the first N of the val split)."""
+    keep: Literal["best", "final"] = "best"
+    """Which policy becomes the model: the best validated one (start included) or the last."""
+    stats_steps: int = 200
+    """From scratch: random-driving steps per car to estimate the scan normalisation."""
+    seed: int = 0
+    """Seed for the weights, the action noise and the training episodes."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Torch device (PPO on this small network is usually fastest on CPU)."""
+    threads: int = 1
+    """CPU threads for torch (0: all cores). One is fastest here: PPO's batches are small, the
+    simulator already uses every core, and more threads contend on a shared machine."""
+
+    def resolved(self) -> RLConfig:
+        """This config with its ``None`` fields filled in for its start (model or scratch)."""
+        # The CLI spelling `--rl.init none` arrives as the path "none".
+        init = None if self.init is None or str(self.init).lower() == "none" else self.init
+        defaults = FROM_BC if init is not None else FROM_SCRATCH
+        fill = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, init=init, **fill)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming a bad field."""
+        for name in ("total_timesteps", "n_envs", "batch_size", "n_epochs", "val_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RLConfig.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.n_steps < 2:
+            raise ValueError(f"RLConfig.n_steps must be >= 2, got {self.n_steps}.")
+        if self.batch_size > self.n_envs * self.n_steps:
+            raise ValueError(
+                f"RLConfig.batch_size={self.batch_size} exceeds a rollout (n_envs * n_steps = "
+                f"{self.n_envs * self.n_steps}); lower batch_size or raise n_steps."
+            )
+        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError("RLConfig.gamma must be in (0, 1] and gae_lambda in [0, 1].")
+        if self.val_every < 0 or (self.critic_warmup or 0) < 0:
+            raise ValueError("RLConfig.val_every and critic_warmup must be >= 0.")
