@@ -182,13 +182,13 @@ def rows(args: Args) -> dict[str, Row]:
         ),
         "ppo-bc": Row(
             "ppo-bc",
-            "PPO from BC",
+            "PPO from BC (time: fine-tuning only)",
             [
                 collect,
                 extract,
                 train_bc,
                 Step(
-                    ["train-rl", "--init", str(bc), "--out", str(models / "ppo-bc"), *none],
+                    ["train-rl", "--rl.init", str(bc), "--out", str(models / "ppo-bc"), *none],
                     models / "ppo-bc" / "model.json",
                 ),
             ],
@@ -199,7 +199,7 @@ def rows(args: Args) -> dict[str, Row]:
             "PPO from scratch",
             [
                 Step(
-                    ["train-rl", "--out", str(models / "ppo-scratch"), *none],
+                    ["train-rl", "--rl.init", "none", "--out", str(models / "ppo-scratch"), *none],
                     models / "ppo-scratch" / "model.json",
                 )
             ],

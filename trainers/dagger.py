@@ -47,24 +47,26 @@ class SB3ExpertPolicy(BasePolicy):
 class DAggerConfig:
     """DAgger settings. The defaults reach the BC default's success with fewer expert labels."""
 
-    rounds: int = 8
+    rounds: int = 12
     """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
-    steps_per_round: int = 15_000
+    steps_per_round: int = 10_000
     """Environment steps (= expert labels) gathered per round, at least. Only whole episodes
     are kept, and the cars still driving when the count is reached finish their episodes, so
     a round gathers up to about num_envs - 1 episodes more."""
     label_budget: int = 170_000
     """No round starts that could take the total past this many expert labels (the BC
     default's dataset holds 172,948)."""
-    beta_rampdown_rounds: int = 4
+    beta_rampdown_rounds: int = 3
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives alone."""
     num_envs: int = 8
     """Cars driving at once."""
     bc_epochs_per_round: int = 3
     """BC epochs over all aggregated data after each round."""
-    final_epochs: int = 3
-    """Extra BC epochs after the last round."""
+    final_epochs: int = 6
+    """Extra BC epochs over all data after the last round."""
+    final_learning_rate: float = 3e-4
+    """Adam learning rate of those final epochs (a lower one settles the last policy)."""
     variant: Literal["L", "M", "S"] = "L"
     """Tiny Lidar Net size."""
     batch_size: int = 256
@@ -192,6 +194,8 @@ def train_dagger(
                 )
             trainer.extend_and_update({**train_kwargs, "n_epochs": cfg.bc_epochs_per_round})
         if cfg.final_epochs > 0:
+            for group in learner.optimizer.param_groups:
+                group["lr"] = cfg.final_learning_rate
             learner.train(n_epochs=cfg.final_epochs, **train_kwargs)
     from tinylidar_gym.sim.config import config_to_dict
 
