@@ -39,8 +39,8 @@ from tqdm import tqdm
 
 from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
-from tinylidar_gym.data.relabel import HardNegativeConfig, is_collision, mine_hard_negatives
-from tinylidar_gym.envs.action import from_physical, to_physical
+from tinylidar_gym.data.relabel import HardNegativeConfig, hard_negative_episode
+from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim.config import EnvConfig, config_to_dict
@@ -156,40 +156,6 @@ def _extract_episode(
         "weights": np.ones(int(keep.sum()), dtype=np.float32),
     }
     return info, arrays
-
-
-def _mine_episode(
-    ep_dir: Path, hn: HardNegativeConfig, expert_cache: dict[str, Expert]
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """One failed episode's relabelled window before its collision, or a skip reason."""
-    info: dict[str, Any] = {"dir": str(ep_dir), "kind": "hard_negative"}
-    try:
-        result = read_result(ep_dir)
-        info.update(seed=result.get("seed"), split=result.get("split"), reason=result.get("reason"))
-        if result.get("split") == "test":
-            return {**info, "skipped": "test split: test seeds never reach a training set"}, {}
-        if not is_collision(result):
-            return {**info, "skipped": "no collision to mine"}, {}
-        ep = read_config(ep_dir)
-        key = repr(config_to_dict(ep.env))
-        expert = expert_cache.setdefault(key, Expert(ep.env))
-        mined = mine_hard_negatives(ep_dir, hn.window_s, expert)
-    except (OSError, ValueError, RecordingError) as exc:
-        return {**info, "skipped": f"cannot rebuild ({exc})"}, {}
-    n = len(mined)
-    if n == 0:
-        return {**info, "skipped": "no steps before the collision"}, {}
-    dt_ns = int(round(ep.env.control_dt_s * 1e9))
-    commands = np.stack([to_physical(a, ep.env) for a in mined.actions]).astype(np.float32)
-    info.update(samples=n, window_steps=[int(mined.steps[0]), int(mined.steps[-1])])
-    info["env"] = config_to_dict(ep.env)
-    return info, {
-        "scans": mined.scans,
-        "actions": mined.actions,
-        "commands": commands.reshape(n, 2),
-        "timestamps_ns": mined.steps.astype(np.int64) * dt_ns,
-        "weights": np.full(n, hn.weight, dtype=np.float32),
-    }
 
 
 def extract(
@@ -361,7 +327,7 @@ def _extract_into(
     n_demo_skipped = len(skipped)
     experts: dict[str, Expert] = {}
     for ep_dir in tqdm(hn_dirs, desc="hard negatives", unit="ep", disable=not progress):
-        add(*_mine_episode(ep_dir, hn, experts))
+        add(*hard_negative_episode(ep_dir, hn, experts))
     hn_episodes = builder.episodes[n_demo:]
     if not builder.episodes:
         reasons = sorted({s["skipped"] for s in skipped})

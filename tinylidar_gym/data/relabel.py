@@ -19,15 +19,18 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tinylidar_gym.data.episode import MCAP_FILE, read_config, read_result
+from tinylidar_gym.envs.action import to_physical
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
 from tinylidar_gym.envs.wrappers import ActionNoise
 from tinylidar_gym.experts.expert import Expert, ExpertConfig
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim import world as w
+from tinylidar_gym.sim.config import config_to_dict
 from tinylidar_gym.sim.lidar import scan_from_pose
 from tinylidar_gym.sim.progress import project_global
 
@@ -281,3 +284,41 @@ def pseudo_positions_many(
         np.concatenate([p.steps for p in parts]),
         np.concatenate([p.poses for p in parts]),
     )
+
+
+def hard_negative_episode(
+    ep_dir: Path, hn: HardNegativeConfig, expert_cache: dict[str, Expert]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One failed episode as dataset parts: ``(info, arrays)`` in the extractor's layout (the
+    relabelled window before its collision, with ``hn.weight``), or ``info["skipped"]``.
+
+    ``expert_cache`` keeps one expert per env config across episodes (plans are cached in it).
+    """
+    info: dict[str, Any] = {"dir": str(ep_dir), "kind": "hard_negative"}
+    try:
+        result = read_result(ep_dir)
+        info.update(seed=result.get("seed"), split=result.get("split"), reason=result.get("reason"))
+        if result.get("split") == "test":
+            return {**info, "skipped": "test split: test seeds never reach a training set"}, {}
+        if not is_collision(result):
+            return {**info, "skipped": "no collision to mine"}, {}
+        ep = read_config(ep_dir)
+        key = repr(config_to_dict(ep.env))
+        expert = expert_cache.setdefault(key, Expert(ep.env))
+        mined = mine_hard_negatives(ep_dir, hn.window_s, expert)
+    except (OSError, ValueError, RecordingError) as exc:
+        return {**info, "skipped": f"cannot rebuild ({exc})"}, {}
+    n = len(mined)
+    if n == 0:
+        return {**info, "skipped": "no steps before the collision"}, {}
+    dt_ns = int(round(ep.env.control_dt_s * 1e9))
+    commands = np.stack([to_physical(a, ep.env) for a in mined.actions]).astype(np.float32)
+    info.update(samples=n, window_steps=[int(mined.steps[0]), int(mined.steps[-1])])
+    info["env"] = config_to_dict(ep.env)
+    return info, {
+        "scans": mined.scans,
+        "actions": mined.actions,
+        "commands": commands.reshape(n, 2),
+        "timestamps_ns": mined.steps.astype(np.int64) * dt_ns,
+        "weights": np.full(n, hn.weight, dtype=np.float32),
+    }
