@@ -9,6 +9,7 @@ policy, which plain callables do not support).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from imitation.algorithms import bc
 from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
-from imitation.data import rollout
+from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.policies import BasePolicy
 
@@ -47,16 +48,16 @@ class SB3ExpertPolicy(BasePolicy):
 class DAggerConfig:
     """DAgger settings. The defaults reach the BC default's success with fewer expert labels."""
 
-    rounds: int = 12
+    rounds: int = 7
     """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
-    steps_per_round: int = 10_000
+    steps_per_round: int = 15_000
     """Environment steps (= expert labels) gathered per round, at least. Only whole episodes
     are kept, and the cars still driving when the count is reached finish their episodes, so
     a round gathers up to about num_envs - 1 episodes more."""
     label_budget: int = 170_000
     """No round starts that could take the total past this many expert labels (the BC
     default's dataset holds 172,948)."""
-    beta_rampdown_rounds: int = 3
+    beta_rampdown_rounds: int = 2
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives alone."""
     num_envs: int = 8
@@ -73,8 +74,13 @@ class DAggerConfig:
     """BC batch size."""
     learning_rate: float = 1e-3
     """Adam learning rate."""
+    dart_episodes: int = 100
+    """Expert demonstrations with collection noise (DART: the executed actions are perturbed,
+    the labels stay the expert's) given to round 0 instead of a clean expert round; they also
+    give the scan statistics. 0: plain DAgger (round 0 is the expert driving cleanly)."""
     stats_episodes: int = 4
-    """Expert episodes driven first to estimate the per-beam scan mean/std for the model."""
+    """Without DART demonstrations: expert episodes driven first to estimate the per-beam scan
+    mean/std for the model."""
     seed: int = 0
     """Seed for the episodes, the weights and the batch order."""
     threads: int = 0
@@ -124,7 +130,20 @@ def train_dagger(
     venv = TinyLidarSB3VecEnv(cfg.num_envs, config=env_cfg)
     venv.seed(cfg.seed)
     expert = SB3ExpertPolicy(venv)
-    mean, std, stats_samples = _scan_stats(venv, expert, cfg.stats_episodes, cfg.seed)
+    demos: list[types.Trajectory] = []
+    if cfg.dart_episodes > 0:
+        demos = dart_demonstrations(venv, expert, cfg.dart_episodes, ExpertConfig(), cfg.seed)
+        obs = np.concatenate([t.obs[:-1] for t in demos]).astype(np.float64)
+        mean, std = obs.mean(axis=0).astype(np.float32), obs.std(axis=0).astype(np.float32)
+        stats_samples = 0  # the demonstrations' own labels are counted with round 0
+        n_demo = sum(len(t) for t in demos)
+        if n_demo > cfg.label_budget:
+            raise ValueError(
+                f"the {cfg.dart_episodes} DART demonstrations alone hold {n_demo:,} labels, over "
+                f"--dagger.label-budget {cfg.label_budget:,}: lower --dagger.dart-episodes."
+            )
+    else:
+        mean, std, stats_samples = _scan_stats(venv, expert, cfg.stats_episodes, cfg.seed)
     policy = TinyLidarNetPolicy(
         venv.observation_space,
         venv.action_space,
@@ -155,6 +174,7 @@ def train_dagger(
             rng=np.random.default_rng(cfg.seed),
             beta_schedule=LinearBetaSchedule(max(cfg.beta_rampdown_rounds, 1)),
             custom_logger=imit_logger.configure(folder=None, format_strs=[]),
+            expert_trajs=demos or None,
         )
         for r in range(cfg.rounds):
             gathered = sum(x["labels"] for x in rounds) + stats_samples
@@ -163,6 +183,23 @@ def train_dagger(
                 if progress:
                     print(f"stopping after {r} rounds: the label budget {cfg.label_budget:,}")
                 break
+            if r == 0 and demos:
+                # Round 0 is the DART demonstrations (already in the round-0 directory).
+                rounds.append(
+                    {
+                        "round": 0,
+                        "beta": 1.0,
+                        "labels": int(sum(len(t) for t in demos)),
+                        "learner_steps": 0,
+                        "episodes": len(demos),
+                        "success_rate": float(
+                            np.mean([bool(t.infos[-1].get("is_success")) for t in demos])
+                        ),
+                        "dart": True,
+                    }
+                )
+                trainer.extend_and_update({**train_kwargs, "n_epochs": cfg.bc_epochs_per_round})
+                continue
             collector = trainer.create_trajectory_collector()
             counter = _CountingActs(collector.get_robot_acts)
             collector.get_robot_acts = counter
@@ -213,6 +250,51 @@ def train_dagger(
         {"env": config_to_dict(env_cfg), "dagger": dataclasses.asdict(cfg), "training": report},
     )
     return report
+
+
+def dart_demonstrations(
+    venv: TinyLidarSB3VecEnv,
+    expert: SB3ExpertPolicy,
+    episodes: int,
+    noise: ExpertConfig,
+    seed: int,
+) -> list[types.Trajectory]:
+    """``episodes`` expert trajectories whose executed actions carry correlated noise.
+
+    The recorded actions are the expert's clean labels of the states visited, as in collection,
+    so the demonstrations show how to recover from small deviations.
+    """
+    rng = np.random.default_rng([seed, 0x64617274])  # "dart"
+    std = np.array([noise.noise_steer_std, noise.noise_speed_std])
+    decay = math.exp(-venv.config.control_dt_s / max(noise.noise_correlation_s, 1e-9))
+    n = venv.num_envs
+    state = rng.normal(size=(n, 2)) * std
+    obs = venv.reset()
+    buf_obs = [[o] for o in obs]
+    buf_acts: list[list[np.ndarray]] = [[] for _ in range(n)]
+    buf_infos: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    trajs: list[types.Trajectory] = []
+    while len(trajs) < episodes:
+        labels, _ = expert.predict(obs, deterministic=True)
+        state = decay * state + math.sqrt(1.0 - decay**2) * rng.normal(size=(n, 2)) * std
+        obs, _, dones, infos = venv.step(np.clip(labels + state, -1.0, 1.0).astype(np.float32))
+        for i in range(n):
+            buf_acts[i].append(labels[i])
+            buf_infos[i].append(infos[i])
+            if not dones[i]:
+                buf_obs[i].append(obs[i])
+                continue
+            trajs.append(
+                types.Trajectory(
+                    obs=np.stack([*buf_obs[i], infos[i]["terminal_observation"]]),
+                    acts=np.stack(buf_acts[i]),
+                    infos=np.array(buf_infos[i]),
+                    terminal=True,
+                )
+            )
+            buf_obs[i], buf_acts[i], buf_infos[i] = [obs[i]], [], []
+            state[i] = rng.normal(size=2) * std
+    return trajs[:episodes]
 
 
 class _CountingActs:
