@@ -178,7 +178,8 @@ def train_dagger(
         )
         for r in range(cfg.rounds):
             gathered = sum(x["labels"] for x in rounds) + stats_samples
-            largest = max([x["labels"] for x in rounds], default=cfg.steps_per_round)
+            collected = [x["labels"] for x in rounds if not x.get("dart")]
+            largest = max(collected, default=cfg.steps_per_round)
             if r > 0 and gathered + largest > cfg.label_budget:
                 if progress:
                     print(f"stopping after {r} rounds: the label budget {cfg.label_budget:,}")
