@@ -48,7 +48,7 @@ class SB3ExpertPolicy(BasePolicy):
 class DAggerConfig:
     """DAgger settings. The defaults reach the BC default's success with fewer expert labels."""
 
-    rounds: int = 7
+    rounds: int = 8
     """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
     steps_per_round: int = 15_000
     """Environment steps (= expert labels) gathered per round, at least. Only whole episodes
@@ -57,16 +57,16 @@ class DAggerConfig:
     label_budget: int = 170_000
     """No round starts that could take the total past this many expert labels (the BC
     default's dataset holds 172,948)."""
-    beta_rampdown_rounds: int = 2
+    beta_rampdown_rounds: int = 4
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives alone."""
     num_envs: int = 8
     """Cars driving at once."""
     bc_epochs_per_round: int = 3
     """BC epochs over all aggregated data after each round."""
-    final_epochs: int = 6
+    final_epochs: int = 3
     """Extra BC epochs over all data after the last round."""
-    final_learning_rate: float = 3e-4
+    final_learning_rate: float = 1e-3
     """Adam learning rate of those final epochs (a lower one settles the last policy)."""
     variant: Literal["L", "M", "S"] = "L"
     """Tiny Lidar Net size."""
@@ -74,7 +74,7 @@ class DAggerConfig:
     """BC batch size."""
     learning_rate: float = 1e-3
     """Adam learning rate."""
-    dart_episodes: int = 100
+    dart_episodes: int = 0
     """Expert demonstrations with collection noise (DART: the executed actions are perturbed,
     the labels stay the expert's) given to round 0 instead of a clean expert round; they also
     give the scan statistics. 0: plain DAgger (round 0 is the expert driving cleanly)."""
