@@ -20,7 +20,7 @@ from tinylidar_gym.data.relabel import (
     redrive,
 )
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.evaluation import evaluate
+from tinylidar_gym.evaluation import evaluate, expert_batch_policy
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import read_episode
 from tinylidar_gym.sim import world as w
@@ -182,3 +182,17 @@ def test_offset_pose_moves_left_of_the_heading():
     x, y, yaw = offset_pose(1.0, 2.0, math.pi / 2, 0.5, 0.1)
     assert (x, y) == pytest.approx((0.5, 2.0))
     assert yaw == pytest.approx(math.pi / 2 + 0.1)
+
+
+def test_redrive_rebuilds_expert_evaluation_episodes_without_collection_noise(tmp_path):
+    # Evaluation runs the expert without noise and records what it executed; its config.yaml
+    # says driver: expert, like a (noisy) collection episode.
+    run = tmp_path / "eval-expert"
+    evaluate(expert_batch_policy(ENV), [3], run, ENV, "train", "expert", progress=False)
+    ep_dir = episode_dir(run, "train", 3)
+    rec = read_episode(ep_dir / MCAP_FILE)
+    steps = 0
+    for k, env in redrive(ep_dir):
+        np.testing.assert_array_equal(env.world.scans[0].astype(np.float32), rec.scans[k])
+        steps += 1
+    assert steps == len(rec.scans)

@@ -95,7 +95,7 @@ def redrive(ep_dir: str | Path, expert: Expert | None = None) -> Iterator[tuple[
     env = TinyLidarEnv(ep.env)
     driver = None
     noise = None
-    if ep.driver == "expert":
+    if ep.driver == "expert" and not _recorded_actions_were_executed(ep, rec):
         # Collection executes the expert's action plus noise but records the clean label, so
         # the executed actions are rebuilt the same way the collector made them.
         expert_cfg = ep.expert or ExpertConfig()
@@ -123,6 +123,25 @@ def redrive(ep_dir: str | Path, expert: Expert | None = None) -> Iterator[tuple[
             raise ReplayDivergedError(
                 f"{ep_dir}: the rebuilt episode ended at step {k}, the recording has {n} steps."
             )
+
+
+def _recorded_actions_were_executed(ep: Any, rec: Any, steps: int = 40) -> bool:
+    """Whether driving the recorded actions reproduces the first recorded poses.
+
+    True for learners and for the expert without collection noise (evaluation runs); False for
+    noisy collection, whose recording holds the clean labels instead of what was executed.
+    """
+    env = TinyLidarEnv(ep.env)
+    env.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
+    for k in range(min(steps, len(rec.poses) - 1)):
+        _, _, terminated, truncated, _ = env.step(np.asarray(rec.actions[k], dtype=np.float32))
+        car = env.world.cars[0]
+        err = math.hypot(car[w.C_X] - rec.poses[k + 1, 0], car[w.C_Y] - rec.poses[k + 1, 1])
+        if err > POSE_TOLERANCE_M:
+            return False
+        if terminated or truncated:
+            break
+    return True
 
 
 @dataclass(frozen=True)
