@@ -41,8 +41,7 @@ from tinylidar_gym.data.episode import (
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.envs.wrappers import ActionNoise
-from tinylidar_gym.experts.expert import Expert, ExpertConfig
+from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_noise
 from tinylidar_gym.rollout import run_episode
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
 
@@ -112,13 +111,7 @@ def record_episode(
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".*.tmp"):
         stale.unlink()
-    wrapped: gym.Env = env
-    if expert_cfg.noise_steer_std > 0 or expert_cfg.noise_speed_std > 0:
-        wrapped = ActionNoise(
-            wrapped,
-            (expert_cfg.noise_steer_std, expert_cfg.noise_speed_std),
-            expert_cfg.noise_correlation_s,
-        )
+    wrapped: gym.Env = with_collection_noise(env, expert_cfg)
     if record:
         from tinylidar_gym.recording.wrapper import RecordEpisode
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from tinylidar_gym.data.episode import MCAP_FILE, read_config, read_result
 from tinylidar_gym.envs.action import to_physical
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.envs.wrappers import ActionNoise
-from tinylidar_gym.experts.expert import Expert, ExpertConfig
+from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_noise
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim import world as w
 from tinylidar_gym.sim.config import config_to_dict
@@ -94,17 +94,14 @@ def redrive(ep_dir: str | Path, expert: Expert | None = None) -> Iterator[tuple[
     rec = read_episode(ep_dir / MCAP_FILE)
     env = TinyLidarEnv(ep.env)
     driver = None
-    noise = None
+    stepper: gym.Env = env
     if ep.driver == "expert" and not _recorded_actions_were_executed(ep, rec):
         # Collection executes the expert's action plus noise but records the clean label, so
         # the executed actions are rebuilt the same way the collector made them.
         expert_cfg = ep.expert or ExpertConfig()
         driver = expert if expert is not None and expert.cfg == expert_cfg else None
         driver = driver or Expert(ep.env, expert_cfg)
-        if expert_cfg.noise_steer_std > 0 or expert_cfg.noise_speed_std > 0:
-            std = (expert_cfg.noise_steer_std, expert_cfg.noise_speed_std)
-            noise = ActionNoise(env, std, expert_cfg.noise_correlation_s)
-    stepper = noise or env
+        stepper = with_collection_noise(env, expert_cfg)
     stepper.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
     n = len(rec.poses)
     for k in range(n):

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
 from tinylidar_gym.data.episode import read_config
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.envs.wrappers import ActionNoise
-from tinylidar_gym.experts.expert import Expert, ExpertConfig
+from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_noise
 
 
 @dataclass
@@ -38,10 +36,7 @@ def replay_episode(episode_dir: str | Path) -> Replay:
     base = TinyLidarEnv(ep.env)
     expert_cfg = ep.expert or ExpertConfig()
     expert = Expert(ep.env, expert_cfg)
-    env: gym.Env = base
-    if expert_cfg.noise_steer_std > 0 or expert_cfg.noise_speed_std > 0:
-        noise = (expert_cfg.noise_steer_std, expert_cfg.noise_speed_std)
-        env = ActionNoise(base, noise, expert_cfg.noise_correlation_s)
+    env = with_collection_noise(base, expert_cfg)
     obs, info = env.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
     scans, actions, rewards = [], [], []
     while True:

@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from tinylidar_gym.envs.action import from_physical
+from tinylidar_gym.envs.wrappers import ActionNoise
 from tinylidar_gym.experts.planner import Plan, PlannerConfig, plan_path
 from tinylidar_gym.sim import world as w
 from tinylidar_gym.sim.config import EnvConfig
@@ -43,6 +44,16 @@ class ExpertConfig:
     """Collection only: std of correlated noise added to the executed speed (action units)."""
     noise_correlation_s: float = 0.3
     """Collection only: time constant of that noise."""
+
+
+def with_collection_noise(env: gym.Env, cfg: ExpertConfig) -> gym.Env:
+    """``env`` wrapped in the correlated action noise ``cfg`` asks for during collection, or
+    ``env`` itself when the noise is off. Collection, replay and relabelling share this, so a
+    recorded episode is re-driven exactly as it was collected."""
+    if cfg.noise_steer_std > 0 or cfg.noise_speed_std > 0:
+        std = (cfg.noise_steer_std, cfg.noise_speed_std)
+        return ActionNoise(env, std, cfg.noise_correlation_s)
+    return env
 
 
 class Expert:
