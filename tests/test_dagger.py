@@ -2,11 +2,21 @@
 
 import numpy as np
 
+from tinylidar_gym.data.seeds import split_seeds
+from tinylidar_gym.evaluation import aggregate, drive_seeds
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
-from trainers.dagger import DAggerConfig, SB3ExpertPolicy, dart_demonstrations, train_dagger
-from trainers.export import load_model
+from trainers.dagger import (
+    LEAN_INFO_KEYS,
+    DAggerConfig,
+    LeanInfoVecEnv,
+    SB3ExpertPolicy,
+    dart_demonstrations,
+    train_dagger,
+)
+from trainers.export import TorchPolicy, load_model
+from trainers.rl_monitor import better
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 
@@ -109,3 +119,73 @@ def test_dagger_with_dart_demonstrations_counts_them_as_round_0(tmp_path):
     assert first["dart"] and first["episodes"] == 2 and first["learner_steps"] == 0
     assert second["beta"] == 0.0 and second["learner_steps"] >= second["labels"]
     assert report["expert_labels"] == first["labels"] + second["labels"]
+
+
+def test_the_kept_model_is_the_best_validated_epoch(tmp_path):
+    env = with_overrides(EnvConfig(), lidar={"n_beams": 241}, max_episode_time_s=1.5)
+    cfg = DAggerConfig(
+        rounds=2,
+        steps_per_round=300,
+        dart_episodes=3,
+        first_round_epochs=2,
+        beta_rampdown_rounds=1,
+        num_envs=3,
+        bc_epochs_per_round=2,
+        final_epochs=1,
+        batch_size=32,
+        val_episodes=6,
+        deterministic_learner=True,
+    )
+    report = train_dagger(tmp_path / "m", cfg, env, progress=False)
+    # One closed-loop validation per BC epoch: round 0, round 1, the final epochs.
+    history = report["validation"]
+    assert [v["at"] for v in history] == [
+        "round 0 epoch 1",
+        "round 0 epoch 2",
+        "round 1 epoch 1",
+        "round 1 epoch 2",
+        "final epoch 1",
+    ]
+    assert report["per_round"][1]["learner_steps"] >= report["per_round"][1]["labels"]
+    kept = report["kept"]
+    assert kept in history
+    assert not any(better(v, kept) for v in history)
+    # The saved network is the kept one: validating it again gives the kept figures (which
+    # tell the epochs apart).
+    assert len({v["mean_distance_m"] for v in history}) > 1
+    net, _ = load_model(tmp_path / "m")
+    drive = TorchPolicy(net)
+    again = aggregate(
+        drive_seeds(
+            lambda obs, _venv: drive(obs),
+            split_seeds("val", 0, 6),
+            tmp_path,
+            env,
+            "val",
+            "x",
+            num_envs=6,
+            record=False,
+            progress=False,
+        )  # fmt: skip
+    )
+    for key in ("success_rate", "checkpoint_pass_rate", "mean_distance_m"):
+        assert again[key] == kept[key]
+
+
+def test_lean_infos_keep_only_the_end_of_episode_fields():
+    venv = LeanInfoVecEnv(TinyLidarSB3VecEnv(2, lidar={"n_beams": 241}, max_episode_time_s=0.2))
+    venv.seed(1)
+    venv.reset()
+    ends = []
+    for _ in range(20):
+        _, _, dones, infos = venv.step(np.zeros((2, 2), dtype=np.float32))
+        for done, info in zip(dones, infos, strict=True):
+            if not done:
+                assert info == {}
+            else:
+                ends.append(info)
+    assert ends, "the 0.2 s episodes must end within 20 steps"
+    for info in ends:
+        assert set(info) <= set(LEAN_INFO_KEYS)
+        assert info["terminal_observation"].shape == (241,)
+        assert isinstance(info["is_success"], bool) and isinstance(info["end_reason"], str)

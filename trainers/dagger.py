@@ -23,12 +23,16 @@ from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
 from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
+from tinylidar_gym.data.seeds import split_seeds
+from tinylidar_gym.evaluation import aggregate, drive_seeds
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.experts.policy import ExpertPolicy
 from tinylidar_gym.sim.config import EnvConfig
-from trainers.export import save_model
-from trainers.models import TinyLidarNetPolicy, policy_to_network
+from trainers.export import TorchPolicy, save_model
+from trainers.models import TinyLidarNet, TinyLidarNetPolicy, policy_to_network
+from trainers.rl_monitor import better
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 
@@ -74,6 +78,16 @@ class DAggerConfig:
     """BC batch size."""
     learning_rate: float = 1e-3
     """Adam learning rate."""
+    first_round_epochs: int = 0
+    """BC epochs after round 0 (0: bc_epochs_per_round). A learner that starts from a better
+    round-0 policy visits states closer to the ones that matter."""
+    deterministic_learner: bool = False
+    """The learner drives with its deterministic action (the one evaluation uses) instead of
+    sampling from its Gaussian."""
+    val_episodes: int = 50
+    """Closed-loop validation after every BC epoch on the first N val seeds (never test
+    seeds); the best validated policy becomes the model, as in DAgger's 'best policy on
+    validation'. 0: the last policy is kept."""
     dart_episodes: int = 0
     """Expert demonstrations with collection noise (DART: the executed actions are perturbed,
     the labels stay the expert's) given to round 0 instead of a clean expert round; they also
@@ -85,6 +99,39 @@ class DAggerConfig:
     """Seed for the episodes, the weights and the batch order."""
     threads: int = 0
     """CPU threads for torch (0: all cores)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Torch device for BC updates (auto: CUDA when available)."""
+
+
+LEAN_INFO_KEYS = ("is_success", "end_reason", "terminal_observation", "TimeLimit.truncated")
+"""The only info keys a DAgger round needs (end-of-episode figures and SB3's terminal fields)."""
+
+
+def lean_info(info: dict[str, Any], done: bool) -> dict[str, Any]:
+    """``info`` cut to :data:`LEAN_INFO_KEYS`, empty while the episode runs.
+
+    imitation stores every round's trajectories with their infos through jsonpickle; the env's
+    full per-step info (two dozen numpy scalars) made that serialisation most of DAgger's time.
+    """
+    if not done:
+        return {}
+    out = {k: info[k] for k in LEAN_INFO_KEYS if k in info}
+    if "is_success" in out:
+        out["is_success"] = bool(out["is_success"])
+    if "end_reason" in out:
+        out["end_reason"] = str(out["end_reason"])
+    return out
+
+
+class LeanInfoVecEnv(VecEnvWrapper):
+    """The wrapped VecEnv with :func:`lean_info` infos."""
+
+    def reset(self) -> np.ndarray:
+        return self.venv.reset()
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, rewards, dones, [lean_info(i, d) for i, d in zip(infos, dones, strict=True)]
 
 
 def _quiet_datasets() -> None:
@@ -114,8 +161,8 @@ def train_dagger(
 
     Each round: a collector drives the cars, executing the expert's action with probability
     beta and the learner's otherwise; the expert labels every visited state; BC trains on all
-    rounds so far. The report counts per round how many steps the learner drove and how its
-    episodes ended.
+    rounds so far, and each epoch's policy is validated in closed loop on val seeds. The report
+    counts per round how many steps the learner drove and how its episodes ended.
     """
     cfg = cfg or DAggerConfig()
     env_cfg = env_cfg or EnvConfig()
@@ -159,15 +206,26 @@ def train_dagger(
         policy=policy,
         batch_size=cfg.batch_size,
         optimizer_kwargs={"lr": cfg.learning_rate},
+        device=cfg.device,
         custom_logger=imit_logger.configure(folder=None, format_strs=[]),
     )
+    validator = ClosedLoopValidator(env_cfg, cfg.val_episodes, progress)
     rounds: list[dict[str, Any]] = []
     # imitation would otherwise roll the policy out on the training venv every few hundred
     # batches just to log returns; the rounds' own episodes tell us that.
     train_kwargs = {"progress_bar": progress, "log_rollouts_venv": None}
+
+    def train_and_validate(trainer: SimpleDAggerTrainer, epochs: int, where: str) -> None:
+        # The round's data joins the aggregate with the first epoch; each epoch is a candidate.
+        trainer.extend_and_update({**train_kwargs, "n_epochs": 1})
+        validator(policy, f"{where} epoch 1")
+        for epoch in range(2, epochs + 1):
+            learner.train(n_epochs=1, **train_kwargs)
+            validator(policy, f"{where} epoch {epoch}")
+
     with tempfile.TemporaryDirectory() as scratch:
         trainer = SimpleDAggerTrainer(
-            venv=venv,
+            venv=LeanInfoVecEnv(venv),
             scratch_dir=scratch,
             expert_policy=expert,
             bc_trainer=learner,
@@ -184,6 +242,8 @@ def train_dagger(
                 if progress:
                     print(f"stopping after {r} rounds: the label budget {cfg.label_budget:,}")
                 break
+            epochs = cfg.first_round_epochs if r == 0 and cfg.first_round_epochs > 0 else None
+            epochs = epochs or cfg.bc_epochs_per_round
             if r == 0 and demos:
                 # Round 0 is the DART demonstrations (already in the round-0 directory).
                 rounds.append(
@@ -199,9 +259,11 @@ def train_dagger(
                         "dart": True,
                     }
                 )
-                trainer.extend_and_update({**train_kwargs, "n_epochs": cfg.bc_epochs_per_round})
+                train_and_validate(trainer, epochs, "round 0")
                 continue
             collector = trainer.create_trajectory_collector()
+            if cfg.deterministic_learner:
+                collector.get_robot_acts = lambda o: policy.predict(o, deterministic=True)[0]
             counter = _CountingActs(collector.get_robot_acts)
             collector.get_robot_acts = counter
             trajs = rollout.generate_trajectories(
@@ -230,11 +292,13 @@ def train_dagger(
                     f"learner drove {counter.steps:,} car-steps, episode success "
                     f"{rounds[-1]['success_rate']}"
                 )
-            trainer.extend_and_update({**train_kwargs, "n_epochs": cfg.bc_epochs_per_round})
+            train_and_validate(trainer, epochs, f"round {r}")
         if cfg.final_epochs > 0:
             for group in learner.optimizer.param_groups:
                 group["lr"] = cfg.final_learning_rate
-            learner.train(n_epochs=cfg.final_epochs, **train_kwargs)
+            for epoch in range(1, cfg.final_epochs + 1):
+                learner.train(n_epochs=1, **train_kwargs)
+                validator(policy, f"final epoch {epoch}")
     from tinylidar_gym.sim.config import config_to_dict
 
     labels = sum(r["labels"] for r in rounds)
@@ -243,14 +307,53 @@ def train_dagger(
         "expert_labels": labels + stats_samples,
         "stats_samples": stats_samples,
         "per_round": rounds,
+        "validation": validator.history,
+        "kept": validator.best_figures,
         "train_seconds": time.perf_counter() - t0,
     }
+    net = validator.best_net if validator.best_net is not None else policy_to_network(policy)
     save_model(
         out_dir,
-        policy_to_network(policy),
+        net,
         {"env": config_to_dict(env_cfg), "dagger": dataclasses.asdict(cfg), "training": report},
     )
     return report
+
+
+class ClosedLoopValidator:
+    """Drives each candidate policy (deterministic action, CPU copy) on the first ``episodes``
+    val seeds and keeps the best by :func:`trainers.rl_monitor.better` (success, then lap time,
+    then checkpoints). ``episodes`` 0: validates nothing and keeps nothing."""
+
+    def __init__(self, env_cfg: EnvConfig, episodes: int, progress: bool) -> None:
+        self.env_cfg = env_cfg
+        self.seeds = split_seeds("val", 0, episodes) if episodes > 0 else []
+        self.progress = progress
+        self.history: list[dict[str, Any]] = []
+        self.best_net: TinyLidarNet | None = None
+        self.best_figures: dict[str, Any] | None = None
+
+    def __call__(self, policy: TinyLidarNetPolicy, where: str) -> None:
+        if not self.seeds:
+            return
+        net = policy_to_network(policy)
+        drive = TorchPolicy(net)
+        results = drive_seeds(
+            lambda obs, _venv: drive(obs), self.seeds, Path("."), self.env_cfg, "val", "dagger",
+            num_envs=min(len(self.seeds), 32), record=False, progress=False,
+        )  # fmt: skip
+        figures = {k: v for k, v in aggregate(results).items() if k != "failed_seeds"}
+        figures["at"] = where
+        self.history.append(figures)
+        if better(figures, self.best_figures):
+            self.best_figures, self.best_net = figures, net
+        if self.progress:
+            lap = figures["mean_lap_time_s"]
+            print(
+                f"validation after {where}: success {figures['success_rate']:.0%}  "
+                f"checkpoints {figures['checkpoint_pass_rate']:.1%}  "
+                f"lap {'-' if lap is None else f'{lap:.2f} s'}"
+            )
 
 
 def dart_demonstrations(
@@ -281,7 +384,7 @@ def dart_demonstrations(
         obs, _, dones, infos = venv.step(np.clip(labels + state, -1.0, 1.0).astype(np.float32))
         for i in range(n):
             buf_acts[i].append(labels[i])
-            buf_infos[i].append(infos[i])
+            buf_infos[i].append(lean_info(infos[i], bool(dones[i])))
             if not dones[i]:
                 buf_obs[i].append(obs[i])
                 continue
