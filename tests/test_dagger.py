@@ -12,6 +12,7 @@ from trainers.dagger import (
     DAggerConfig,
     LeanInfoVecEnv,
     SB3ExpertPolicy,
+    Takeover,
     dart_demonstrations,
     train_dagger,
 )
@@ -44,6 +45,9 @@ def test_dagger_rounds_add_learner_visited_states(tmp_path):
         batch_size=64,
         stats_episodes=2,
         dart_episodes=0,
+        first_round_epochs=1,
+        takeover_deviation_m=0.0,
+        val_episodes=2,
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     rounds = report["per_round"]
@@ -72,6 +76,9 @@ def test_dagger_stops_before_a_round_could_exceed_the_label_budget(tmp_path):
         batch_size=32,
         stats_episodes=1,
         dart_episodes=0,
+        first_round_epochs=1,
+        takeover_deviation_m=0.0,
+        val_episodes=2,
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     assert 1 <= report["rounds"] < 10
@@ -108,6 +115,9 @@ def test_dagger_with_dart_demonstrations_counts_them_as_round_0(tmp_path):
         rounds=2,
         steps_per_round=200,
         dart_episodes=2,
+        first_round_epochs=1,
+        takeover_deviation_m=0.0,
+        val_episodes=2,
         beta_rampdown_rounds=1,
         num_envs=2,
         bc_epochs_per_round=1,
@@ -135,6 +145,7 @@ def test_the_kept_model_is_the_best_validated_epoch(tmp_path):
         batch_size=32,
         val_episodes=6,
         deterministic_learner=True,
+        takeover_deviation_m=0.0,
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     # One closed-loop validation per BC epoch: round 0, round 1, the final epochs.
@@ -189,3 +200,45 @@ def test_lean_infos_keep_only_the_end_of_episode_fields():
         assert set(info) <= set(LEAN_INFO_KEYS)
         assert info["terminal_observation"].shape == (241,)
         assert isinstance(info["is_success"], bool) and isinstance(info["end_reason"], str)
+
+
+def test_takeover_gives_the_expert_the_wheel_past_the_deviation_limit():
+    venv = TinyLidarSB3VecEnv(2, lidar={"n_beams": 241})
+    venv.seed(3)
+    venv.reset()
+    expert = Expert(venv.config)
+    gate = Takeover(expert, venv, deviation_m=0.3, hold_steps=3)
+    for _ in range(20):  # car 0 swerves left, car 1 follows the expert
+        venv.step(np.stack([[0.6, 0.3], expert.act(venv.world, 1)]).astype(np.float32))
+    dev = [expert.path_deviation_m(venv.world, i) for i in range(2)]
+    assert dev[0] > 0.3 > dev[1]
+    assert gate().tolist() == [True, False]
+    # Once taken, the wheel stays with the expert for hold_steps steps in all.
+    gate.deviation_m = 1e9
+    assert [gate().tolist() for _ in range(3)] == [[True, False], [True, False], [False, False]]
+    assert gate.steps == 3
+
+
+def test_dagger_with_takeover_counts_expert_driven_steps(tmp_path):
+    env = with_overrides(EnvConfig(), lidar={"n_beams": 241}, max_episode_time_s=3.0)
+    cfg = DAggerConfig(
+        rounds=2,
+        steps_per_round=400,
+        dart_episodes=2,
+        first_round_epochs=1,
+        beta_rampdown_rounds=1,
+        num_envs=4,
+        bc_epochs_per_round=1,
+        batch_size=32,
+        val_episodes=2,
+        takeover_deviation_m=0.05,
+    )
+    report = train_dagger(tmp_path / "m", cfg, env, progress=False)
+    learner_round = report["per_round"][1]
+    # A barely trained learner leaves a 5 cm corridor at once: the expert drives much of it,
+    # the learner the rest, and every state either drove is labelled.
+    assert learner_round["expert_takeover_steps"] > 0 and learner_round["learner_steps"] > 0
+    assert (
+        learner_round["expert_takeover_steps"] + learner_round["learner_steps"]
+        >= learner_round["labels"]
+    )

@@ -19,7 +19,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from imitation.algorithms import bc
-from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
+from imitation.algorithms.dagger import (
+    InteractiveTrajectoryCollector,
+    LinearBetaSchedule,
+    SimpleDAggerTrainer,
+)
 from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 from stable_baselines3.common.policies import BasePolicy
@@ -27,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.evaluation import aggregate, drive_seeds
-from tinylidar_gym.experts.expert import ExpertConfig
+from tinylidar_gym.experts.expert import Expert, ExpertConfig
 from tinylidar_gym.experts.policy import ExpertPolicy
 from tinylidar_gym.sim.config import EnvConfig
 from trainers.export import TorchPolicy, save_model
@@ -61,14 +65,14 @@ class DAggerConfig:
     label_budget: int = 170_000
     """No round starts that could take the total past this many expert labels (the BC
     default's dataset holds 172,948)."""
-    beta_rampdown_rounds: int = 4
+    beta_rampdown_rounds: int = 1
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives alone."""
     num_envs: int = 8
     """Cars driving at once."""
     bc_epochs_per_round: int = 3
     """BC epochs over all aggregated data after each round."""
-    final_epochs: int = 3
+    final_epochs: int = 0
     """Extra BC epochs over all data after the last round."""
     final_learning_rate: float = 1e-3
     """Adam learning rate of those final epochs (a lower one settles the last policy)."""
@@ -78,17 +82,23 @@ class DAggerConfig:
     """BC batch size."""
     learning_rate: float = 1e-3
     """Adam learning rate."""
-    first_round_epochs: int = 0
+    first_round_epochs: int = 10
     """BC epochs after round 0 (0: bc_epochs_per_round). A learner that starts from a better
     round-0 policy visits states closer to the ones that matter."""
     deterministic_learner: bool = False
     """The learner drives with its deterministic action (the one evaluation uses) instead of
     sampling from its Gaussian."""
-    val_episodes: int = 50
+    takeover_deviation_m: float = 0.3
+    """The expert takes the wheel of a car whose rear axle is further than this from the
+    expert's plan (0: never), as in expert-gated DAgger (HG-DAgger): the learner explores only
+    where the expert's labels are corrective. Every state is labelled either way."""
+    takeover_hold_s: float = 0.5
+    """How long the expert keeps the wheel once it has taken it, s."""
+    val_episodes: int = 100
     """Closed-loop validation after every BC epoch on the first N val seeds (never test
     seeds); the best validated policy becomes the model, as in DAgger's 'best policy on
     validation'. 0: the last policy is kept."""
-    dart_episodes: int = 0
+    dart_episodes: int = 150
     """Expert demonstrations with collection noise (DART: the executed actions are perturbed,
     the labels stay the expert's) given to round 0 instead of a clean expert round; they also
     give the scan statistics. 0: plain DAgger (round 0 is the expert driving cleanly)."""
@@ -262,6 +272,15 @@ def train_dagger(
                 train_and_validate(trainer, epochs, "round 0")
                 continue
             collector = trainer.create_trajectory_collector()
+            gate = None
+            if cfg.takeover_deviation_m > 0:
+                gate = Takeover(
+                    expert.expert.expert,
+                    venv,
+                    cfg.takeover_deviation_m,
+                    round(cfg.takeover_hold_s / env_cfg.control_dt_s),
+                )
+                collector = GatedCollector(collector, gate)
             if cfg.deterministic_learner:
                 collector.get_robot_acts = lambda o: policy.predict(o, deterministic=True)[0]
             counter = _CountingActs(collector.get_robot_acts)
@@ -280,6 +299,7 @@ def train_dagger(
                     "beta": float(collector.beta),
                     "labels": int(sum(len(t) for t in trajs)),
                     "learner_steps": counter.steps,
+                    "expert_takeover_steps": 0 if gate is None else gate.steps,
                     "episodes": len(done),
                     "success_rate": float(np.mean([bool(i.get("is_success")) for i in done]))
                     if done
@@ -399,6 +419,56 @@ def dart_demonstrations(
             buf_obs[i], buf_acts[i], buf_infos[i] = [obs[i]], [], []
             state[i] = rng.normal(size=2) * std
     return trajs[:episodes]
+
+
+class Takeover:
+    """Which cars the expert drives: those further than ``deviation_m`` from its plan, for
+    ``hold_steps`` steps from then on. ``steps`` counts the car-steps it drove so."""
+
+    def __init__(
+        self, expert: Expert, venv: TinyLidarSB3VecEnv, deviation_m: float, hold_steps: int
+    ) -> None:
+        self.expert, self.world = expert, venv.world
+        self.deviation_m = deviation_m
+        self.hold_steps = max(1, hold_steps)
+        self.left = np.zeros(venv.num_envs, dtype=np.int64)
+        self.steps = 0
+
+    def __call__(self) -> np.ndarray:
+        """(n_cars,) bool: the expert drives this step. Call once per step."""
+        for i in range(len(self.left)):
+            if self.expert.path_deviation_m(self.world, i) > self.deviation_m:
+                self.left[i] = self.hold_steps
+        active = self.left > 0
+        self.left[active] -= 1
+        self.steps += int(active.sum())
+        return active
+
+    def episodes_ended(self, dones: np.ndarray) -> None:
+        self.left[dones] = 0
+
+
+class GatedCollector(InteractiveTrajectoryCollector):
+    """imitation's DAgger collector with the expert taking the wheel where ``gate`` says:
+    the learner drives a car (with probability 1 - beta) only when the gate is off for it."""
+
+    def __init__(self, base: InteractiveTrajectoryCollector, gate: Takeover) -> None:
+        super().__init__(base.venv, base.get_robot_acts, base.beta, base.save_dir, base.rng)
+        self.gate = gate
+
+    def step_async(self, actions: np.ndarray) -> None:
+        assert self._is_reset and self._last_obs is not None, "call .reset() before .step()"
+        executed = np.array(actions)
+        mask = (self.rng.uniform(0, 1, size=(self.num_envs,)) > self.beta) & ~self.gate()
+        if mask.any():
+            executed[mask] = self.get_robot_acts(self._last_obs[mask])
+        self._last_user_actions = actions
+        self.venv.step_async(executed)
+
+    def step_wait(self):  # noqa: ANN201 - VecEnvStepReturn
+        out = super().step_wait()
+        self.gate.episodes_ended(np.asarray(out[2], dtype=bool))
+        return out
 
 
 class _CountingActs:

@@ -108,11 +108,7 @@ class Expert:
             x, y, yaw = self._predict_pose(world, i, x, y, yaw, v)
         n = len(plan.s)
         step = plan.lap_m / n
-        # The simulator's own centerline projection locates the car on the plan's grid.
-        k0 = int(round(car[w.C_S_LOCAL] / step)) % n
-        window = np.arange(k0 - 10, k0 + 11) % n
-        d2 = (plan.xy[window, 0] - x) ** 2 + (plan.xy[window, 1] - y) ** 2
-        k = int(window[int(np.argmin(d2))])
+        k, _ = _nearest_on_plan(plan, car, x, y)
         lookahead = (
             self.cfg.lookahead_min_wheelbases * self._wheelbase
             + self.cfg.lookahead_gain_s * max(v, 0.0)
@@ -124,6 +120,13 @@ class Expert:
         steer = math.atan2(2.0 * self._wheelbase * math.sin(alpha), max(dist, 1e-3))
         ks = (k + int(round(max(v, 0.0) * self.cfg.speed_preview_s / step))) % n
         return from_physical(steer, float(plan.speed[ks]), self.env_cfg)
+
+    def path_deviation_m(self, world: w.World, i: int = 0) -> float:
+        """Distance from car ``i``'s rear axle to the nearest point of its plan, metres: how far
+        it is from where the expert would drive (DAgger hands control back to the expert past a
+        limit)."""
+        car = world.cars[i]
+        return _nearest_on_plan(self.plan_for(world, i), car, car[w.C_X], car[w.C_Y])[1]
 
     def _predict_pose(
         self, world: w.World, i: int, x: float, y: float, yaw: float, v: float
@@ -159,3 +162,14 @@ class Expert:
         """A ``policy(obs) -> action`` bound to ``env`` (it ignores ``obs``: it is privileged)."""
         world = env.unwrapped.world  # type: ignore[attr-defined]
         return lambda obs: self.act(world, 0)
+
+
+def _nearest_on_plan(plan: Plan, car: np.ndarray, x: float, y: float) -> tuple[int, float]:
+    """(index, distance in m) of the plan point nearest to (x, y), searched around the car's own
+    centerline projection (the simulator's), so a lap's far side is never matched."""
+    n = len(plan.s)
+    k0 = int(round(car[w.C_S_LOCAL] / (plan.lap_m / n))) % n
+    window = np.arange(k0 - 10, k0 + 11) % n
+    d2 = (plan.xy[window, 0] - x) ** 2 + (plan.xy[window, 1] - y) ** 2
+    j = int(np.argmin(d2))
+    return int(window[j]), math.sqrt(float(d2[j]))
