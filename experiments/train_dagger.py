@@ -2,9 +2,11 @@
 
     uv run experiment-runner train-dagger --out models/dagger
 
-Round 0 is the expert driving; from then on the learner takes the wheel more and more (beta
-falls to 0 over `--dagger.beta-rampdown-rounds`), and every state any car visits, collision-bound
-ones included, is labelled with the expert's action. BC retrains on all rounds after each.
+Round 0 is expert demonstrations driven with small correlated noise (DART); from then on the
+learner drives (beta falls to 0 over `--dagger.beta-rampdown-rounds`), the expert taking the
+wheel of a car that strays more than `--dagger.takeover-deviation-m` from its plan, and every
+state any car visits is labelled with the expert's action. BC retrains on all rounds after
+each; every epoch is validated in closed loop on val seeds and the best becomes the model.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def run(args: Args) -> Path:
     from trainers.dagger import train_dagger
 
     report = train_dagger(args.out, args.dagger, args.env)
+    kept = report["kept"]
+    where = "" if kept is None else f", kept {kept['at']} (val success {kept['success_rate']:.0%})"
     print(
         f"{args.out}: {report['rounds']} rounds, {report['expert_labels']:,} expert labels, "
-        f"{report['train_seconds'] / 60:.1f} min"
+        f"{report['train_seconds'] / 60:.1f} min{where}"
     )
     return args.out
