@@ -7,17 +7,16 @@ from tinylidar_gym.evaluation import aggregate, drive_seeds
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
-from trainers.dagger import (
+from trainers.dagger import DAggerConfig, train_dagger
+from trainers.dagger_rounds import (
     LEAN_INFO_KEYS,
-    DAggerConfig,
     LeanInfoVecEnv,
     SB3ExpertPolicy,
     Takeover,
     dart_demonstrations,
-    train_dagger,
 )
 from trainers.export import TorchPolicy, load_model
-from trainers.rl_monitor import better
+from trainers.validation import better
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 

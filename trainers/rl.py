@@ -39,13 +39,13 @@ from stable_baselines3.common.logger import Logger
 
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.evaluation import evaluate
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
 from trainers.configs import RLConfig
-from trainers.export import TorchPolicy, load_model, model_env_config, save_model
+from trainers.export import load_model, model_env_config, save_model
 from trainers.models import TinyLidarNet, TinyLidarNetPolicy, network_into_policy, policy_to_network
-from trainers.rl_monitor import RolloutCallback, TrackerOutput, better
+from trainers.rl_monitor import RolloutCallback, TrackerOutput
 from trainers.tracking import Tracker, TrackingConfig, make_tracker, require_trackers
+from trainers.validation import better, closed_loop_figures
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 # --------------------------------------------------------------------------- the start
@@ -245,12 +245,7 @@ def train_rl(
             nonlocal best
             ckpt = out_dir / "checkpoints" / f"step_{step:09d}"
             net = policy_to_network(policy)
-            drive = TorchPolicy(net)
-            report = evaluate(
-                lambda obs, _venv: drive(obs), val_seeds, ckpt, env_cfg, "val", f"ppo@{step}",
-                num_envs=min(cfg.val_episodes, 32), record=False, progress=False,
-            )  # fmt: skip
-            figures = {k: v for k, v in report.items() if k not in ("failed_seeds", "seeds")}
+            figures = closed_loop_figures(net, val_seeds, env_cfg, f"ppo@{step}", run_dir=ckpt)
             figures["step"] = step
             history.append(figures)
             save_model(ckpt, net, {**run_config, "env": config_to_dict(env_cfg), "step": step},

@@ -108,19 +108,3 @@ class RolloutCallback(BaseCallback):
         if self.last_validated != self.num_timesteps:
             self._validate()
         self.logger.dump(step=self.num_timesteps)  # the last update's train/* figures
-
-
-def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
-    """Validation figures ``a`` beat ``b``: success rate, then lap time, then checkpoints."""
-    if b is None:
-        return True
-
-    def key(f: dict[str, Any]) -> tuple[float, float, float]:
-        lap = f.get("mean_lap_time_s")
-        return (
-            f["success_rate"],
-            -lap if lap is not None else -math.inf,
-            f["checkpoint_pass_rate"],
-        )
-
-    return key(a) > key(b)
