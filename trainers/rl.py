@@ -45,7 +45,7 @@ from trainers.export import load_model, model_env_config, save_model
 from trainers.models import TinyLidarNet, TinyLidarNetPolicy, network_into_policy, policy_to_network
 from trainers.rl_monitor import RolloutCallback, TrackerOutput
 from trainers.tracking import Tracker, TrackingConfig, make_tracker, require_trackers
-from trainers.validation import better, closed_loop_figures
+from trainers.validation import better, closed_loop_figures, figures_line
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 # --------------------------------------------------------------------------- the start
@@ -253,13 +253,7 @@ def train_rl(
             if better(figures, best):
                 best = figures
             if progress:
-                lap = figures["mean_lap_time_s"]
-                print(
-                    f"validation @ {step:,} steps: success {figures['success_rate']:.1%}  "
-                    f"checkpoints {figures['checkpoint_pass_rate']:.1%}  "
-                    f"speed {figures['mean_speed_mps']:.2f} m/s  "
-                    f"lap {'-' if lap is None else f'{lap:.2f} s'}"
-                )
+                print(f"validation @ {step:,} steps: {figures_line(figures)}")
             return figures
 
         callback = RolloutCallback(validate, cfg.val_every, progress)

@@ -49,9 +49,20 @@ def closed_loop_figures(
     return {k: v for k, v in figures.items() if k not in ("failed_seeds", "seeds")}
 
 
+def figures_line(figures: dict[str, Any]) -> str:
+    """One progress line of validation figures."""
+    lap = figures["mean_lap_time_s"]
+    return (
+        f"success {figures['success_rate']:.1%}  "
+        f"checkpoints {figures['checkpoint_pass_rate']:.1%}  "
+        f"speed {figures['mean_speed_mps']:.2f} m/s  "
+        f"lap {'-' if lap is None else f'{lap:.2f} s'}"
+    )
+
+
 class ClosedLoopValidator:
     """Drives each candidate policy (deterministic action, CPU copy) on the first ``episodes``
-    val seeds and keeps the best by :func:`trainers.rl_monitor.better` (success, then lap time,
+    val seeds and keeps the best by :func:`better` (success, then lap time,
     then checkpoints). ``episodes`` 0: validates nothing and keeps nothing."""
 
     def __init__(self, env_cfg: EnvConfig, episodes: int, progress: bool) -> None:
@@ -72,9 +83,4 @@ class ClosedLoopValidator:
         if better(figures, self.best_figures):
             self.best_figures, self.best_net = figures, net
         if self.progress:
-            lap = figures["mean_lap_time_s"]
-            print(
-                f"validation after {where}: success {figures['success_rate']:.0%}  "
-                f"checkpoints {figures['checkpoint_pass_rate']:.1%}  "
-                f"lap {'-' if lap is None else f'{lap:.2f} s'}"
-            )
+            print(f"validation after {where}: {figures_line(figures)}")
