@@ -21,9 +21,9 @@ import tyro
 
 import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
 from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
-from tinylidar_gym.layout import draw_layout
 from tinylidar_gym.sim.config import EnvConfig
 from tinylidar_gym.sim.lidar import beam_directions, cast_scan
+from tinylidar_gym.tracks.layout import draw_layout
 
 
 @dataclass

@@ -139,9 +139,9 @@ def measure_throughput(cfg: GateConfig) -> Figures:
 def measure_policies(cfg: GateConfig, work: Path) -> Figures:
     """Expert success on fixed test seeds; train the small model in ``work`` and evaluate it."""
     from tinylidar_gym.data.collect import CollectJob, collect
+    from tinylidar_gym.data.evaluation import evaluate, expert_batch_policy
     from tinylidar_gym.data.extract import extract
     from tinylidar_gym.data.seeds import split_seeds
-    from tinylidar_gym.evaluation import evaluate, expert_batch_policy
     from tinylidar_gym.sim.config import EnvConfig, config_from_dict
 
     info: dict[str, Any] = {}

@@ -15,8 +15,8 @@ from PIL import Image
 from tqdm import tqdm
 
 import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
+from tinylidar_gym.data.rollout import run_episode
 from tinylidar_gym.experts.follow_the_gap import FollowTheGap
-from tinylidar_gym.rollout import run_episode
 from tinylidar_gym.sim.config import EnvConfig
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.evaluation import ExpertDriver, PolicyFactory, evaluate
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.evaluation import ExpertDriver, PolicyFactory, evaluate
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict
 from trainers.tracking import TrackingConfig
 
@@ -132,7 +132,7 @@ def _evaluate(
 ) -> dict[str, Any]:
     """One evaluation on the backend asked for (same episode directories and evaluation.json)."""
     if args.backend == "ray":
-        from tinylidar_gym.ray_backend import evaluate_on_ray
+        from tinylidar_gym.data.evaluation import evaluate_on_ray
 
         return evaluate_on_ray(
             make_policy, seeds, run_dir, env_cfg, args.split, driver, args.num_envs, args.record,
@@ -145,7 +145,7 @@ def _evaluate(
 
 def run(args: Args) -> dict[str, Any]:
     if args.backend == "ray":
-        from tinylidar_gym.ray_backend import import_ray
+        from tinylidar_gym.data.ray_backend import import_ray
 
         import_ray()  # a missing extra fails before anything runs
     seeds = split_seeds(args.split, args.first_episode, args.episodes)

@@ -16,7 +16,8 @@ from tinylidar_gym.sim.config import (
     VehicleConfig,
     config_from_dict,
 )
-from tinylidar_gym.sim.course import course_from_centerline, default_course, procedural_course
+from tinylidar_gym.sim.course import course_from_centerline
+from tinylidar_gym.tracks.procedural import default_course, procedural_course
 
 # --------------------------------------------------------------------------- geometry oracles
 

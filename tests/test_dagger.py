@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from tinylidar_gym.data.evaluation import aggregate, drive_seeds
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.evaluation import aggregate, drive_seeds
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, with_overrides

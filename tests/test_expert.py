@@ -7,9 +7,9 @@ from imitation.data.wrappers import RolloutInfoWrapper
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tinylidar_gym import TinyLidarEnv
+from tinylidar_gym.data.rollout import run_episode
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.experts.policy import ExpertPolicy
-from tinylidar_gym.rollout import run_episode
 from trainers.vec_env import TinyLidarSB3VecEnv
 
 

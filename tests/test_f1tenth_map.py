@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinylidar_gym.f1tenth_map import (
+from tinylidar_gym.sim.config import LidarConfig
+from tinylidar_gym.sim.lidar import scan_from_pose
+from tinylidar_gym.tracks.f1tenth_map import (
     FREE,
     OCCUPIED,
     UNKNOWN,
@@ -19,8 +21,6 @@ from tinylidar_gym.f1tenth_map import (
     occupancy_walls,
     read_centerline_csv,
 )
-from tinylidar_gym.sim.config import LidarConfig
-from tinylidar_gym.sim.lidar import scan_from_pose
 
 RES = 0.05
 OX, OY = -3.0, -2.0

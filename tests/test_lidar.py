@@ -17,10 +17,10 @@ from tinylidar_gym.sim.config import (
     ObstacleConfig,
     VehicleConfig,
 )
-from tinylidar_gym.sim.course import default_course, procedural_course
 from tinylidar_gym.sim.lidar import beam_angles, beam_directions, cast_scan, scan_from_pose
 from tinylidar_gym.sim.obstacles import Obstacles, generate_obstacles
 from tinylidar_gym.sim.world import World
+from tinylidar_gym.tracks.procedural import default_course, procedural_course
 
 TOL = 1e-6  # metres; the spec asks for 1 mm, the geometry here is exact to ~1e-9
 PROPERTY = settings(

@@ -15,9 +15,10 @@ from tinylidar_gym.sim.config import (
     VehicleConfig,
     kart_preset,
 )
-from tinylidar_gym.sim.course import Course, default_course, procedural_course
+from tinylidar_gym.sim.course import Course
 from tinylidar_gym.sim.lidar import scan_from_pose
 from tinylidar_gym.sim.obstacles import Obstacles, box_corners, generate_obstacles
+from tinylidar_gym.tracks.procedural import default_course, procedural_course
 
 # --------------------------------------------------------------------------- geometry oracles
 

@@ -15,8 +15,8 @@ import tinylidar_gym.data.collect as collect_mod
 from experiments import evaluate as evaluate_cli
 from tinylidar_gym.data.collect import CollectJob, collect, job_from_manifest
 from tinylidar_gym.data.episode import episode_dir, read_result
-from tinylidar_gym.evaluation import ExpertDriver, evaluate
-from tinylidar_gym.ray_backend import RayNotInstalledError, chunk_seeds, import_ray
+from tinylidar_gym.data.evaluation import ExpertDriver, evaluate
+from tinylidar_gym.data.ray_backend import RayNotInstalledError, chunk_seeds, import_ray
 from tinylidar_gym.recording.reader import read_episode
 from tinylidar_gym.sim.config import EnvConfig, config_to_dict, with_overrides
 from trainers.tracking import TrackingConfig
@@ -169,7 +169,7 @@ def test_ray_evaluation_of_a_model_and_the_expert_equals_local(tmp_path, ray_clu
 
 
 def test_a_failing_evaluation_chunk_raises_and_writes_no_evaluation(tmp_path, ray_cluster):
-    from tinylidar_gym.ray_backend import evaluate_on_ray
+    from tinylidar_gym.data.evaluation import evaluate_on_ray
 
     def broken_policy():  # shipped by value; raises in the worker, as a broken model would
         raise ValueError("model.json is missing")

@@ -9,6 +9,7 @@ import pytest
 
 from tinylidar_gym.data.collect import CollectJob, collect
 from tinylidar_gym.data.episode import MCAP_FILE, episode_dir, read_config
+from tinylidar_gym.data.evaluation import evaluate, expert_batch_policy
 from tinylidar_gym.data.extract import extract
 from tinylidar_gym.data.relabel import (
     HardNegativeConfig,
@@ -20,7 +21,6 @@ from tinylidar_gym.data.relabel import (
     redrive,
 )
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.evaluation import evaluate, expert_batch_policy
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import read_episode
 from tinylidar_gym.sim import world as w

@@ -25,7 +25,7 @@ import pytest
 
 from experiments.experiment_runner import main as runner_main
 from tinylidar_gym.data.atomic import atomic_write_json
-from tinylidar_gym.evaluation import evaluate, expert_batch_policy
+from tinylidar_gym.data.evaluation import evaluate, expert_batch_policy
 from tinylidar_gym.report import build_report
 from tinylidar_gym.report.build import _sample
 from tinylidar_gym.report.plots import box_corners

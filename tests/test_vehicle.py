@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinylidar_gym.sim.config import ConfigError, EnvConfig, VehicleConfig
-from tinylidar_gym.sim.course import default_course
 from tinylidar_gym.sim.obstacles import Obstacles
 from tinylidar_gym.sim.vehicle import (
     N_VEHICLE_PARAMS,
@@ -19,6 +18,7 @@ from tinylidar_gym.sim.vehicle import (
     pack_vehicle_params,
 )
 from tinylidar_gym.sim.world import C_SPEED, C_STEER, C_X, C_Y, C_YAW, World
+from tinylidar_gym.tracks.procedural import default_course
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 

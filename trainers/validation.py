@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tinylidar_gym.data.evaluation import aggregate, drive_seeds, evaluate
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.evaluation import aggregate, drive_seeds, evaluate
 from tinylidar_gym.sim.config import EnvConfig
 from trainers.export import TorchPolicy
 from trainers.models import TinyLidarNet, TinyLidarNetPolicy, policy_to_network
@@ -37,8 +37,8 @@ def closed_loop_figures(
     driver: str,
     run_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """:func:`tinylidar_gym.evaluation.aggregate` figures of ``net`` driving ``seeds`` once each
-    (nothing recorded; with ``run_dir``, its ``evaluation.json`` is written there too)."""
+    """:func:`tinylidar_gym.data.evaluation.aggregate` figures of ``net`` driving ``seeds`` once
+    each (nothing recorded; with ``run_dir``, its ``evaluation.json`` is written there too)."""
     drive = TorchPolicy(net)
     kwargs = {"num_envs": min(len(seeds), 32), "record": False, "progress": False}
     policy = lambda obs, _venv: drive(obs)  # noqa: E731

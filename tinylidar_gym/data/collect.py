@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,10 @@ from tinylidar_gym.data.episode import (
     write_result,
 )
 from tinylidar_gym.data.provenance import git_commit, package_versions
+from tinylidar_gym.data.rollout import run_episode
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
 from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_noise
-from tinylidar_gym.rollout import run_episode
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
 
 MANIFEST_FILE = "manifest.json"
@@ -218,7 +219,7 @@ def collect(
     of this machine, or of the Ray cluster).
     """
     if backend == "ray":
-        from tinylidar_gym.ray_backend import import_ray
+        from tinylidar_gym.data.ray_backend import import_ray
 
         import_ray()  # a missing extra fails before the run directory is touched
     job.run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -260,9 +261,7 @@ def collect(
     t0 = time.perf_counter()
     results: Iterator[dict[str, Any]]
     if backend == "ray":
-        from tinylidar_gym.ray_backend import collect_stream
-
-        results, n_jobs = collect_stream(job, todo, workers) if todo else (iter(()), 1)
+        results, n_jobs = _ray_stream(job, todo, workers) if todo else (iter(()), 1)
     else:
         n_jobs = workers if workers > 0 else (os.cpu_count() or 1)
         n_jobs = max(1, min(n_jobs, len(todo))) if todo else 1
@@ -295,6 +294,38 @@ def collect(
     )
     atomic_write_json(manifest_path, manifest)
     return manifest
+
+
+def _ray_stream(
+    job: CollectJob, todo: list[tuple[int, int]], workers: int
+) -> tuple[Iterator[dict[str, Any]], int]:
+    """Episodes ``todo`` (``(index, seed)`` pairs) of ``job`` as Ray tasks; returns the stream of
+    status dicts (as :func:`collect` records them) and the number of
+    tasks in flight (``workers``, or the cluster's CPUs for -1)."""
+    from tinylidar_gym.data.ray_backend import cluster_cpus, connect, describe_error, stream
+
+    ray = connect()
+    in_flight = workers if workers > 0 else cluster_cpus(ray)
+    in_flight = max(1, min(in_flight, len(todo)))
+    # No automatic retry: a seed that kills its worker is recorded as failed, and re-running
+    # the command retries it, as with local processes.
+    task = ray.remote(num_cpus=1, max_retries=0)(_collect_task)
+    job_ref = ray.put(job)
+
+    def results() -> Iterator[dict[str, Any]]:
+        calls = (((index, seed), (job_ref, index, seed)) for index, seed in todo)
+        with closing(stream(ray, task, calls, in_flight)) as finished:
+            for (_, seed), out in finished:
+                if isinstance(out, BaseException):  # the task never reported: no timing either
+                    out = {
+                        "seed": seed,
+                        "status": "failed",
+                        "error": describe_error(out),
+                        "traceback": str(out)[-2000:],
+                    }
+                yield out
+
+    return results(), in_flight
 
 
 def job_from_manifest(run_dir: str | Path) -> CollectJob:

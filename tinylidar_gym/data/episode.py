@@ -18,8 +18,8 @@ import yaml
 
 from tinylidar_gym.data.atomic import atomic_write_json, atomic_write_yaml
 from tinylidar_gym.experts.expert import ExpertConfig
-from tinylidar_gym.layout import Layout
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
+from tinylidar_gym.tracks.layout import Layout
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
@@ -97,7 +97,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def episode_result(summary: dict[str, Any], cfg: EpisodeConfig) -> dict[str, Any]:
-    """``result.json`` content from :func:`tinylidar_gym.rollout.run_episode`'s summary."""
+    """``result.json`` content from :func:`tinylidar_gym.data.rollout.run_episode`'s summary."""
     total = summary["checkpoints_total"]
     return {
         "format_version": FORMAT_VERSION,

@@ -27,10 +27,10 @@ from tinylidar_gym.envs.action import action_space, validate_action
 from tinylidar_gym.envs.info import TERMINAL_REASONS, car_info
 from tinylidar_gym.envs.observation import observation_space
 from tinylidar_gym.envs.rendering import TopDownRenderer
-from tinylidar_gym.layout import Layout, draw_layout
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
 from tinylidar_gym.sim.obstacles import Obstacles
 from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.tracks.layout import Layout, draw_layout
 
 
 def resolve_config(

@@ -25,9 +25,9 @@ from tinylidar_gym.envs.info import TERMINAL_REASONS, batch_info, car_info
 from tinylidar_gym.envs.observation import observation_space
 from tinylidar_gym.envs.rendering import TopDownRenderer
 from tinylidar_gym.envs.tinylidar_env import resolve_config
-from tinylidar_gym.layout import Layout, draw_layout
 from tinylidar_gym.sim.config import EnvConfig
 from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.tracks.layout import Layout, draw_layout
 
 _TERMINAL_CODES = np.array([int(r) for r in TERMINAL_REASONS])
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinylidar_gym.sim.config import VehicleConfig
-from tinylidar_gym.sim.course import Course, _curvature
+from tinylidar_gym.sim.course import Course, curvature
 from tinylidar_gym.sim.obstacles import Obstacles
 
 
@@ -146,7 +146,7 @@ def plan_path(
 
 
 def _speed_profile(xy: np.ndarray, cfg: PlannerConfig) -> np.ndarray:
-    curv = _curvature(xy)
+    curv = curvature(xy)
     # Smooth curvature a little so grid noise does not dent the profile.
     curv = np.convolve(np.concatenate([curv[-3:], curv, curv[:3]]), np.ones(7) / 7, "same")[3:-3]
     v = np.minimum(cfg.max_speed_mps, np.sqrt(cfg.max_lateral_accel_mps2 / np.maximum(curv, 1e-6)))

@@ -12,11 +12,6 @@ from functools import cached_property
 
 import numpy as np
 
-from tinylidar_gym.sim.config import CourseConfig, VehicleConfig
-
-DEFAULT_COURSE_SEED = 3
-"""Seed of the built-in default course (a fixed member of the procedural family)."""
-
 
 @dataclass(frozen=True)
 class Course:
@@ -53,7 +48,7 @@ class Course:
     @cached_property
     def curvature(self) -> np.ndarray:
         """(P,) unsigned curvature of the centerline at each point, 1/m."""
-        return _curvature(self.centerline)
+        return curvature(self.centerline)
 
     @cached_property
     def tangent_yaw(self) -> np.ndarray:
@@ -114,7 +109,7 @@ def course_from_centerline(
     return Course(centerline, hl, hr, walls, name=name)
 
 
-def _resample_closed(points: np.ndarray, spacing_m: float) -> np.ndarray:
+def resample_closed(points: np.ndarray, spacing_m: float) -> np.ndarray:
     """Resample a closed polyline at (nearly) uniform arc length."""
     d = np.diff(points, axis=0, append=points[:1])
     arc = np.concatenate([[0.0], np.cumsum(np.hypot(d[:, 0], d[:, 1]))])
@@ -124,7 +119,7 @@ def _resample_closed(points: np.ndarray, spacing_m: float) -> np.ndarray:
     return np.stack([np.interp(s, arc, closed[:, 0]), np.interp(s, arc, closed[:, 1])], axis=1)
 
 
-def _curvature(points: np.ndarray) -> np.ndarray:
+def curvature(points: np.ndarray) -> np.ndarray:
     """Unsigned curvature (1/m) of a closed polyline by the circumscribed circle of neighbours."""
     a = np.roll(points, 1, axis=0)
     b = points
@@ -134,88 +129,3 @@ def _curvature(points: np.ndarray) -> np.ndarray:
     ca = np.linalg.norm(a - c, axis=1)
     cross = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0])
     return 2.0 * cross / np.maximum(ab * bc * ca, 1e-12)
-
-
-def _is_valid_corridor(course: Course, min_radius_m: float) -> bool:
-    """Walls neither fold (curvature) nor approach another part of the course."""
-    cl = course.centerline
-    curv = _curvature(cl)
-    hw = np.maximum(course.half_width_left, course.half_width_right)
-    if np.any(curv * np.maximum(hw * 1.25, min_radius_m) > 1.0):
-        return False
-    # Non-neighbouring parts of the loop must stay two corridors apart.
-    diff = cl[:, None, :] - cl[None, :, :]
-    dist = np.hypot(diff[..., 0], diff[..., 1])
-    arc = course.arc_length[:-1]
-    ds = np.abs(arc[:, None] - arc[None, :])
-    ds = np.minimum(ds, course.length_m - ds)
-    clearance = hw[:, None] + hw[None, :] + 0.5
-    far_along = ds > 2.0 * clearance + 2.0
-    return not np.any(far_along & (dist < clearance))
-
-
-def procedural_course(
-    cfg: CourseConfig,
-    rng: np.random.Generator,
-    vehicle: VehicleConfig | None = None,
-    max_tries: int = 200,
-) -> Course:
-    """Draw a random closed course: a star-shaped curve with random harmonics.
-
-    Rejects shapes whose corners are tighter than the vehicle can turn (with margin) or whose
-    walls would overlap, so every course drawn is drivable.
-    """
-    min_radius = 1.3 * (vehicle or VehicleConfig()).min_turning_radius_m
-    theta = np.linspace(0.0, 2.0 * np.pi, 720, endpoint=False)
-    for _ in range(max_tries):
-        n_harm = 4
-        amp = rng.uniform(0.0, 1.0, n_harm) * (0.05 + 0.25 * cfg.curviness) / np.arange(1, 5)
-        phase = rng.uniform(0.0, 2.0 * np.pi, n_harm)
-        radius = np.ones_like(theta)
-        for k in range(n_harm):
-            radius += amp[k] * np.cos((k + 2) * theta + phase[k])
-        aspect = rng.uniform(1.0, 1.0 + 0.6 * cfg.curviness)
-        pts = np.stack([aspect * radius * np.cos(theta), radius * np.sin(theta)], axis=1)
-        seg = np.diff(pts, axis=0, append=pts[:1])
-        pts *= cfg.length_m / np.hypot(seg[:, 0], seg[:, 1]).sum()
-        pts = _resample_closed(pts, cfg.point_spacing_m)
-        # Start on the straightest part of the loop so the first metres are calm.
-        start = int(np.argmin(_smoothed_curvature(pts)))
-        pts = np.roll(pts, -start, axis=0)
-        if cfg.reverse:
-            pts = pts[::-1].copy()
-        n = len(pts)
-        s_frac = np.arange(n) / n
-        wphase = rng.uniform(0.0, 2.0 * np.pi, 2)
-        var = cfg.width_variation
-        hl = cfg.half_width_m * (1.0 + var * np.sin(2.0 * np.pi * 2 * s_frac + wphase[0]))
-        hr = cfg.half_width_m * (1.0 + var * np.sin(2.0 * np.pi * 3 * s_frac + wphase[1]))
-        course = course_from_centerline(pts, hl, hr, name="procedural")
-        if _is_valid_corridor(course, min_radius):
-            return course
-    raise ValueError(
-        "Could not draw a valid course in "
-        f"{max_tries} tries: CourseConfig.half_width_m={cfg.half_width_m} is too wide for "
-        f"length_m={cfg.length_m} at curviness={cfg.curviness}; lower half_width_m or curviness, "
-        "or raise length_m."
-    )
-
-
-def _smoothed_curvature(points: np.ndarray, window: int = 15) -> np.ndarray:
-    curv = _curvature(points)
-    kernel = np.ones(window) / window
-    padded = np.concatenate([curv[-window:], curv, curv[:window]])
-    return np.convolve(padded, kernel, mode="same")[window:-window]
-
-
-def default_course(cfg: CourseConfig | None = None, vehicle: VehicleConfig | None = None) -> Course:
-    """The built-in course: a fixed member of the procedural family (same for everyone)."""
-    cfg = cfg or CourseConfig()
-    course = procedural_course(cfg, np.random.default_rng(DEFAULT_COURSE_SEED), vehicle)
-    return Course(
-        course.centerline,
-        course.half_width_left,
-        course.half_width_right,
-        course.walls,
-        name="default",
-    )

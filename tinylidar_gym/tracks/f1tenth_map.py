@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinylidar_gym.occupancy_map import (  # noqa: F401  (re-exported: the map API in one place)
+from tinylidar_gym.sim.course import Course
+from tinylidar_gym.tracks.occupancy_map import (  # noqa: F401  (re-exported: the map API in one place)
     CSV_COLUMNS,
     FREE,
     OCCUPIED,
@@ -33,7 +34,6 @@ from tinylidar_gym.occupancy_map import (  # noqa: F401  (re-exported: the map A
     occupancy_walls,
     row_runs,
 )
-from tinylidar_gym.sim.course import Course
 
 
 def read_centerline_csv(csv_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,8 +12,9 @@ from functools import lru_cache
 import numpy as np
 
 from tinylidar_gym.sim.config import CourseConfig, EnvConfig, VehicleConfig
-from tinylidar_gym.sim.course import Course, default_course, procedural_course
+from tinylidar_gym.sim.course import Course
 from tinylidar_gym.sim.obstacles import Obstacles, generate_obstacles
+from tinylidar_gym.tracks.procedural import default_course, procedural_course
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def _cached_course(cfg: CourseConfig, vehicle: VehicleConfig, course_seed: int |
     if cfg.kind == "default":
         return default_course(cfg, vehicle)
     if cfg.kind == "map":
-        from tinylidar_gym.f1tenth_map import load_f1tenth_map
+        from tinylidar_gym.tracks.f1tenth_map import load_f1tenth_map
 
         return load_f1tenth_map(
             cfg.map_yaml,  # type: ignore[arg-type]
