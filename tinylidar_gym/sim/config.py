@@ -14,8 +14,10 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from tinylidar_gym.sim.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration value is invalid; the message names the field and how to fix it."""
 
 
