@@ -8,28 +8,14 @@ own recordings every step logs its scan and the command computed from it at the 
 scan pairs with exactly its own command; recordings from other sources (different rates, jitter)
 follow the same rule.
 
-Dataset directory::
-
-    scans.npy        (N, n_beams) float32  ranges in metres
-    actions.npy      (N, 2) float32        labels in env action units [steering, speed] in [-1, 1]
-    commands.npy     (N, 2) float32        the same labels in physical units (rad, m/s)
-    episode_ids.npy  (N,) int32            index into stats.json "episodes"
-    timestamps_ns.npy (N,) int64           scan time within its episode
-    weights.npy      (N,) float32          per-sample weight (1 for expert data)
-    stats.json       normalisation statistics (per-beam and global mean/std), counts, skip reasons
-
-Extraction is deterministic: the same episodes give byte-identical files (so DVC hashes match).
-
-Load with ``np.load(path, mmap_mode="r")``: nothing needs to fit in memory.
+Sensor contract: every episode of a dataset has the same LiDAR config, the one of the first
+usable episode (with ``n_beams`` given, only episodes of that many beams count). An episode whose
+recording disagrees with its own ``config.yaml``, or whose LiDAR differs from the contract, is
+skipped and named. The format itself is :mod:`tinylidar_gym.data.dataset`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,25 +23,33 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.dataset import (
+    DatasetBuilder,
+    DatasetExistsError,
+    check_out_dir,
+    read_stats,
+    write_dataset,
+)
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
 from tinylidar_gym.data.relabel import HardNegativeConfig, hard_negative_episode
 from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import RecordingError, read_episode
-from tinylidar_gym.sim.config import EnvConfig, config_to_dict
+from tinylidar_gym.sim.config import config_to_dict
 
-FORMAT_VERSION = 1
-STATS_FILE = "stats.json"
-ARRAYS = ("scans", "actions", "commands", "episode_ids", "timestamps_ns", "weights")
+# Importers of the dataset helpers from their former home keep working.
+__all__ = [
+    "DatasetExistsError",
+    "ExtractConfig",
+    "extract",
+    "pair_scans_with_commands",
+    "read_stats",
+]
+
 PAIRING_RULE = (
     "zero-order hold: each scan is labelled with the latest command at or before its timestamp; "
     "scans before the first command or with a command older than max_command_age_s are skipped"
 )
-
-
-class DatasetExistsError(FileExistsError):
-    """The output directory exists; datasets are never overwritten silently."""
 
 
 @dataclass(frozen=True)
@@ -185,116 +179,6 @@ def extract(
     )
 
 
-def check_out_dir(out_dir: str | Path, overwrite: bool) -> None:
-    """Raise :class:`DatasetExistsError` when ``out_dir`` exists and ``overwrite`` is off."""
-    if Path(out_dir).exists() and not overwrite:
-        raise DatasetExistsError(
-            f"{out_dir} exists; datasets are never overwritten. Choose another --out or pass "
-            "--overwrite."
-        )
-
-
-def write_dataset(out_dir: str | Path, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``fill(work_dir)`` in a fresh directory beside ``out_dir``, then rename it into place.
-
-    Returns what ``fill`` returns (the stats). On any error the partial directory is removed and
-    an existing ``out_dir`` is left untouched.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; a dataset is shared like any directory
-    try:
-        stats = fill(work)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return stats
-
-
-class DatasetBuilder:
-    """Accumulates episodes' arrays in ``work`` and writes the dataset files and ``stats.json``.
-
-    Every source (simulated episodes, ROS 2 bags) goes through this, so all datasets share one
-    format, one set of statistics and one content hash.
-    """
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.parts = work / "parts"
-        self.parts.mkdir()
-        self.episodes: list[dict[str, Any]] = []
-        self.n_total = 0
-        self.n_beams: int | None = None
-        self._s1: np.ndarray | None = None
-        self._s2: np.ndarray | None = None
-
-    def add(self, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Append one episode: ``info`` (with ``samples``) and its arrays named as in ``ARRAYS``
-        (``episode_ids`` is filled in here)."""
-        k = len(self.episodes)
-        if self.n_beams is None:
-            self.n_beams = int(arrays["scans"].shape[1])
-        arrays = {**arrays, "episode_ids": np.full(info["samples"], k, dtype=np.int32)}
-        for name, arr in arrays.items():
-            np.save(self.parts / f"{k:06d}_{name}.npy", arr)
-        scans64 = arrays["scans"].astype(np.float64)
-        s1, s2 = scans64.sum(axis=0), (scans64**2).sum(axis=0)
-        self._s1 = s1 if self._s1 is None else self._s1 + s1
-        self._s2 = s2 if self._s2 is None else self._s2 + s2
-        info["offset"] = self.n_total
-        self.n_total += info["samples"]
-        self.episodes.append(info)
-
-    def finish(
-        self,
-        env: dict[str, Any],
-        pairing_rule: str,
-        config: dict[str, Any],
-        sources: list[str],
-        counts: dict[str, int],
-        skipped: list[dict[str, Any]],
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Concatenate the episodes, compute the statistics, write and return ``stats.json``."""
-        s1, s2, n_total, n_beams = self._s1, self._s2, self.n_total, self.n_beams
-        assert s1 is not None and s2 is not None and n_beams is not None, "no episodes added"
-        _concatenate(self.work, self.parts, self.episodes, n_total, n_beams)
-        shutil.rmtree(self.parts)
-        mean = s1 / n_total
-        std = np.sqrt(np.maximum(s2 / n_total - mean**2, 0.0))
-        acts = np.load(self.work / "actions.npy", mmap_mode="r")
-        stats = {
-            "format_version": FORMAT_VERSION,
-            "n_samples": n_total,
-            "n_beams": n_beams,
-            "scan_mean": mean.tolist(),
-            "scan_std": std.tolist(),
-            "scan_mean_all": float(s1.sum() / (n_total * n_beams)),
-            "scan_std_all": float(
-                np.sqrt(
-                    max(s2.sum() / (n_total * n_beams) - (s1.sum() / (n_total * n_beams)) ** 2, 0)
-                )
-            ),
-            "action_mean": np.asarray(acts).mean(axis=0).tolist(),
-            "action_std": np.asarray(acts).std(axis=0).tolist(),
-            "env": env,
-            "pairing_rule": pairing_rule,
-            "config": config,
-            "sources": sources,
-            "counts": counts,
-            "episodes": self.episodes,
-            "skipped_episodes": skipped,
-            **(extra or {}),
-            "content_hash": dataset_hash(self.work),
-        }
-        atomic_write_json(self.work / STATS_FILE, stats)
-        return stats
-
-
 def _extract_into(
     work: Path,
     ep_dirs: list[Path],
@@ -363,50 +247,3 @@ def _extract_into(
             }
         },
     )
-
-
-def _concatenate(
-    work: Path, parts: Path, episodes: list[dict[str, Any]], n_total: int, n_beams: int
-) -> None:
-    shapes = {
-        "scans": ((n_total, n_beams), np.float32),
-        "actions": ((n_total, 2), np.float32),
-        "commands": ((n_total, 2), np.float32),
-        "episode_ids": ((n_total,), np.int32),
-        "timestamps_ns": ((n_total,), np.int64),
-        "weights": ((n_total,), np.float32),
-    }
-    for name, (shape, dtype) in shapes.items():
-        out = np.lib.format.open_memmap(work / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for k, ep in enumerate(episodes):
-            part = np.load(parts / f"{k:06d}_{name}.npy")
-            out[ep["offset"] : ep["offset"] + ep["samples"]] = part
-        out.flush()
-        del out
-
-
-def dataset_hash(path: str | Path) -> str:
-    """md5 over the dataset arrays (the same content gives the same hash on any machine)."""
-    h = hashlib.md5()
-    for name in ARRAYS:
-        with open(Path(path) / f"{name}.npy", "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def read_stats(path: str | Path) -> dict[str, Any]:
-    """``stats.json`` of a dataset directory (clear error when missing)."""
-    file = Path(path) / STATS_FILE
-    if not file.exists():
-        raise FileNotFoundError(
-            f"{file} not found: {path} is not a dataset (run `experiment-runner extract`)."
-        )
-    return json.loads(file.read_text())
-
-
-def env_config_of(stats: dict[str, Any]) -> EnvConfig:
-    """The env config the dataset was recorded with."""
-    from tinylidar_gym.sim.config import config_from_dict
-
-    return config_from_dict(EnvConfig, stats["env"])

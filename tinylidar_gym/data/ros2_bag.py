@@ -34,12 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tinylidar_gym.data.extract import (
-    DatasetBuilder,
-    check_out_dir,
-    pair_scans_with_commands,
-    write_dataset,
-)
+from tinylidar_gym.data.dataset import DatasetBuilder, check_out_dir, write_dataset
+from tinylidar_gym.data.extract import pair_scans_with_commands
 from tinylidar_gym.data.ros2_reader import BagMessages, Ros2BagError, read_recording
 from tinylidar_gym.data.scan_resample import (
     BeamResampler,
