@@ -78,6 +78,8 @@ def _mean(values: list[Any]) -> float | None:
 
 def _run_facts(run: Run, root: Path) -> list[tuple[str, str]]:
     eps = run.episodes
+    if not eps:  # every result.json of the run is missing or corrupt
+        return [("run", run.dir.name), ("episodes", "0 readable")] + _problem_facts(run)
     wins = sum(e.success for e in eps)
     reasons = Counter(e.reason for e in eps).most_common()
     lap = _mean([e.metrics.get("duration_s") for e in eps if e.success])
@@ -98,8 +100,18 @@ def _run_facts(run: Run, root: Path) -> list[tuple[str, str]]:
     for key in ("git_commit", "created"):
         if key in run.info:
             facts.append((key.replace("_", " "), str(run.info[key])))
+    return facts + _problem_facts(run)
+
+
+def _problem_facts(run: Run) -> list[tuple[str, str]]:
+    """Episodes without a usable result: counted and named, never counted as driven."""
+    facts = []
     if run.incomplete:
         facts.append(("incomplete episodes", str(len(run.incomplete))))
+    if run.corrupt:
+        names = ", ".join(p.name for p in list(run.corrupt)[:10])
+        more = f" and {len(run.corrupt) - 10} more" if len(run.corrupt) > 10 else ""
+        facts.append(("corrupt result.json (not counted)", f"{len(run.corrupt)}: {names}{more}"))
     return facts
 
 
@@ -214,6 +226,10 @@ def _run_section(
 ) -> tuple[Section, list[Path]]:
     section = Section(f"Episodes: {run.dir.name}", facts=_run_facts(run, root))
     eps = run.episodes
+    if not eps:
+        section.notes.append("No episode has a usable result.json: nothing to draw.")
+        section.headers, section.rows = _table(run, page_dir)
+        return section, []
     plots.success_by_seed(eps, _add_figure(section, tmp, slug, "success_by_seed"))
     plots.reason_breakdown(eps, _add_figure(section, tmp, slug, "reasons"))
     scenes = _read_scenes(run, section, progress)

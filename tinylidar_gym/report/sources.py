@@ -68,7 +68,9 @@ class Run:
     dir: Path
     episodes: list[Episode] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)
-    """Episode directories without a readable ``result.json`` (crashed, running or corrupt)."""
+    """Episode directories without ``result.json`` (crashed or still running)."""
+    corrupt: dict[Path, str] = field(default_factory=dict)
+    """Episode directories whose ``result.json`` is corrupt or breaks its schema, with why."""
     info: dict[str, Any] = field(default_factory=dict)
     """``evaluation.json`` or a digest of ``manifest.json`` (empty when neither exists)."""
     kind: str = "episodes"
@@ -176,8 +178,10 @@ def find_sources(root: str | Path) -> Sources:
             run = by_run[run_dir] = Run(run_dir, kind=kind, info=info)
         try:
             run.episodes.append(Episode(ep_dir, read_result(ep_dir)))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except FileNotFoundError:
             run.incomplete.append(ep_dir)
+        except (OSError, ValueError) as exc:  # never trusted, but named and counted
+            run.corrupt[ep_dir] = str(exc)
     runs = sorted(by_run.values(), key=lambda r: str(r.dir))
     for run in runs:
         run.episodes.sort(key=lambda e: (e.seed, str(e.dir)))
