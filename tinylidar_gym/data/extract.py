@@ -32,10 +32,12 @@ from tinylidar_gym.data.dataset import (
 )
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
 from tinylidar_gym.data.relabel import HardNegativeConfig, hard_negative_episode
+from tinylidar_gym.data.seeds import SPLITS
 from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim.config import config_to_dict
+from tinylidar_gym.sim.errors import UserError
 
 # Importers of the dataset helpers from their former home keep working.
 __all__ = [
@@ -52,6 +54,14 @@ PAIRING_RULE = (
 )
 
 
+class ExtractError(UserError, ValueError):
+    """An extraction option is invalid or nothing usable was found; the message says the fix."""
+
+
+class RunNotFoundError(UserError, FileNotFoundError):
+    """A run directory given to extract does not exist."""
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
     """What to extract and how to pair scans with commands."""
@@ -62,6 +72,47 @@ class ExtractConfig:
     """Also extract episodes whose result.json says success: false."""
     max_command_age_s: float = 0.1
     """A scan whose latest command is older than this is skipped as stale."""
+    n_beams: int | None = None
+    """The dataset's beam count: episodes with another are skipped (None: the first usable
+    episode's)."""
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown or not self.splits:
+            raise ExtractError(
+                f"splits {list(self.splits)} are not a choice of {', '.join(SPLITS)} (pass "
+                "--extract.splits train, or train val)"
+            )
+        if "test" in self.splits:
+            raise ExtractError(
+                "the test split is never extracted: test seeds must never reach a training set "
+                "(pass --extract.splits train, or train val)"
+            )
+        if not self.max_command_age_s > 0:
+            raise ExtractError(
+                f"max_command_age_s={self.max_command_age_s} must be > 0 (the staleness limit "
+                "in seconds, e.g. --extract.max-command-age-s 0.1)"
+            )
+        if self.n_beams is not None and not (
+            isinstance(self.n_beams, int)
+            and not isinstance(self.n_beams, bool)
+            and self.n_beams >= 2
+        ):
+            raise ExtractError(
+                f"n_beams={self.n_beams} must be an integer >= 2 (the recordings' beam count, or "
+                "leave --extract.n-beams out)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as recorded in ``stats.json`` (``n_beams`` only when set)."""
+        doc: dict[str, Any] = {
+            "splits": list(self.splits),
+            "include_failed": self.include_failed,
+            "max_command_age_s": self.max_command_age_s,
+        }
+        if self.n_beams is not None:
+            doc["n_beams"] = self.n_beams
+        return doc
 
 
 def pair_scans_with_commands(
@@ -94,7 +145,10 @@ def _episode_dirs(run_dirs: list[Path]) -> list[Path]:
     dirs: set[Path] = set()
     for run in run_dirs:
         if not run.is_dir():
-            raise FileNotFoundError(f"run directory {run} does not exist.")
+            raise RunNotFoundError(
+                f"run directory {run} does not exist (pass a run made by `experiment-runner "
+                "collect` or `evaluate`)"
+            )
         dirs |= {p.parent for p in run.rglob(RESULT_FILE)}
         dirs |= {p.parent for p in run.rglob(MCAP_FILE)}
     return sorted(dirs)
@@ -124,6 +178,13 @@ def _extract_episode(
         rec = read_episode(ep_dir / MCAP_FILE)
     except RecordingError as exc:
         return {**info, "skipped": f"bad recording ({exc})"}, {}
+    if rec.scans.ndim != 2 or rec.scans.shape[1] != env_cfg.lidar.n_beams:
+        beams = rec.scans.shape[1] if rec.scans.ndim == 2 else 0
+        return {
+            **info,
+            "skipped": f"recording has {beams} beams but its config.yaml says "
+            f"{env_cfg.lidar.n_beams}",
+        }, {}
     idx, reason = pair_scans_with_commands(
         rec.scan_t_ns, rec.command_t_ns, int(cfg.max_command_age_s * 1e9)
     )
@@ -198,10 +259,14 @@ def _extract_into(
             skipped.append({**info, "skipped": info.get("skipped", "no paired scans")})
             return
         env = info.pop("env")
+        beams = env["lidar"]["n_beams"]
+        if cfg.n_beams is not None and beams != cfg.n_beams:
+            skipped.append({**info, "skipped": f"{beams} beams, not the {cfg.n_beams} asked for"})
+            return
         if lidar_env is None:
-            lidar_env = env
+            lidar_env = env  # the sensor contract: the first usable episode's LiDAR
         elif env["lidar"] != lidar_env["lidar"]:
-            skipped.append({**info, "skipped": "LiDAR config differs from the first episode"})
+            skipped.append({**info, "skipped": "LiDAR config differs from the dataset's"})
             return
         builder.add(info, arrays)
 
@@ -215,19 +280,16 @@ def _extract_into(
     hn_episodes = builder.episodes[n_demo:]
     if not builder.episodes:
         reasons = sorted({s["skipped"] for s in skipped})
-        raise ValueError(
-            f"no usable episodes in {[str(r) for r in runs]} ({len(ep_dirs)} found; "
-            f"skip reasons: {reasons})."
+        raise ExtractError(
+            f"no usable episodes in {[str(r) for r in runs]} ({len(ep_dirs)} found; skip "
+            f"reasons: {reasons}) (check the run directories and --extract.splits / "
+            "--extract.include-failed)"
         )
     assert lidar_env is not None
     return builder.finish(
         env=lidar_env,
         pairing_rule=PAIRING_RULE,
-        config={
-            "splits": list(cfg.splits),
-            "include_failed": cfg.include_failed,
-            "max_command_age_s": cfg.max_command_age_s,
-        },
+        config=cfg.to_dict(),
         sources=[str(r) for r in runs],
         counts={
             "episodes_found": len(ep_dirs),
