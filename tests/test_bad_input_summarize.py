@@ -7,6 +7,7 @@ import pytest
 from tinylidar_gym.data.episode import read_result, validate_result
 from tinylidar_gym.data.summary import summarize
 from tinylidar_gym.report.build import build_report
+from tinylidar_gym.sim.errors import UserError
 
 
 def _good(seed, success=True):
@@ -78,3 +79,23 @@ def test_report_of_a_run_whose_every_result_is_corrupt(tmp_path):
     (d / "result.json").write_text(json.dumps(BAD["metrics_list"]))
     result = build_report(tmp_path / "r", tmp_path / "report", progress=False)
     assert result.episodes == 0 and "seed_0000001" in result.index.read_text()
+
+
+def test_missing_paths_and_refused_destinations_are_user_errors(tmp_path, run_dir):
+    from tinylidar_gym.data.summary import latest_run
+
+    with pytest.raises(UserError, match="does not exist"):
+        summarize(tmp_path / "nope")
+    with pytest.raises(UserError, match="no run found"):
+        latest_run(tmp_path / "nothing")
+    with pytest.raises(UserError, match="is not a directory"):
+        build_report(tmp_path / "nope", progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="holds no episodes"):
+        build_report(empty, progress=False)
+    build_report(run_dir, tmp_path / "report", progress=False)
+    with pytest.raises(UserError, match="--overwrite"):
+        build_report(run_dir, tmp_path / "report", progress=False)
+    with pytest.raises(UserError, match="would contain the run"):
+        build_report(run_dir, run_dir.parent, progress=False)

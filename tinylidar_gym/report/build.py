@@ -28,6 +28,7 @@ from tinylidar_gym.report import plots
 from tinylidar_gym.report.html import Cell, Image, Link, Section, render_page
 from tinylidar_gym.report.sources import Episode, Model, Run, find_sources
 from tinylidar_gym.report.tracks import Scene, Track, read_scene, read_track
+from tinylidar_gym.sim.errors import UserError
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.html"
@@ -38,6 +39,10 @@ FOXGLOVE_NOTE = (
     "panel, then switch on /scan and /scene in the panel settings. Links are relative: move the "
     "report together with the runs, or serve their common folder with any static file server."
 )
+
+
+class ReportDestinationError(UserError, FileExistsError, ValueError):
+    """The report cannot go where it was asked to, or an option is out of range."""
 
 
 @dataclass
@@ -52,16 +57,18 @@ class ReportResult:
 def _check_destination(root: Path, out_dir: Path, overwrite: bool) -> None:
     root_r, out_r = root.resolve(), out_dir.resolve()
     if out_r == root_r or out_r in root_r.parents:
-        raise ValueError(f"--out {out_dir} would contain the run itself; choose a new folder.")
+        raise ReportDestinationError(
+            f"--out {out_dir} would contain the run itself (choose a new folder)"
+        )
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return
     if not (out_dir / MARKER_FILE).is_file():
-        raise FileExistsError(
-            f"{out_dir} exists and is not a report; it is never replaced. Choose another --out."
+        raise ReportDestinationError(
+            f"{out_dir} exists and is not a report, so it is never replaced (choose another --out)"
         )
     if not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a report; pass --overwrite to replace it or choose --out."
+        raise ReportDestinationError(
+            f"{out_dir} already holds a report (pass --overwrite to replace it, or choose --out)"
         )
 
 
@@ -312,7 +319,9 @@ def build_report(
     """
     t0 = time.perf_counter()
     if max_trajectories < 0:
-        raise ValueError(f"max_trajectories={max_trajectories} must be >= 0.")
+        raise ReportDestinationError(
+            f"max_trajectories={max_trajectories} must be >= 0 (pass --max-trajectories 0 or more)"
+        )
     root = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else root / "report"
     sources = find_sources(root)
