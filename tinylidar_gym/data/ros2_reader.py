@@ -69,7 +69,8 @@ _ScanFields = tuple[int, float, float, float, float, np.ndarray]
 
 def decode_scan_fast(data: bytes) -> _ScanFields | None:
     """A little-endian CDR ``sensor_msgs/msg/LaserScan`` read with numpy, or None for another
-    encoding (the generic decoder reads ranges float by float, ~50x slower).
+    encoding (the generic decoder reads ranges float by float, far slower:
+    ``benchmarks/recording.md``).
 
     Layout after the 4-byte encapsulation header: stamp (int32 sec, uint32 nanosec), frame_id
     (uint32 length incl. NUL + bytes, padded to 4), 7 float32 (angle_min, angle_max,
