@@ -106,3 +106,14 @@ def test_a_second_writer_of_the_same_dataset_is_refused(tmp_path):
         with pytest.raises(DatasetBusyError, match="another process is writing"):
             write_dataset(tmp_path / "ds", lambda work: {})
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_result_that_breaks_its_schema_is_never_extracted(tmp_path, runs):
+    work = tmp_path / "run"
+    shutil.copytree(runs / "b121", work)
+    p = episode_dir(work, "train", 1) / "result.json"
+    p.write_text(json.dumps({**json.loads(p.read_text()), "success": "false"}))
+    stats = extract([work], tmp_path / "ds", progress=False)
+    assert stats["counts"]["episodes_used"] == 2
+    [skipped] = stats["skipped_episodes"]
+    assert "'success' must be true or false" in skipped["skipped"]

@@ -73,8 +73,7 @@ class ExtractConfig:
     max_command_age_s: float = 0.1
     """A scan whose latest command is older than this is skipped as stale."""
     n_beams: int | None = None
-    """The dataset's beam count: episodes with another are skipped (None: the first usable
-    episode's)."""
+    """Beams every episode must have; others are skipped (None: the first usable episode's)."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.splits if s not in SPLITS]
