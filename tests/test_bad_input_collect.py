@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import tinylidar_gym.data.collect as collect_mod
+import tinylidar_gym.data.collect_job as collect_job
 from tinylidar_gym.data.collect import CollectJob, DiskFullError, collect
 from tinylidar_gym.data.episode import episode_dir
 from tinylidar_gym.data.manifest import RunConflictError, failed_with_error
@@ -114,14 +115,14 @@ def test_a_run_being_collected_is_not_resumed_by_a_second_process(tmp_path):
 def test_a_full_disk_ends_the_run_with_a_manifest_that_says_which_seeds_are_done(
     tmp_path, monkeypatch
 ):
-    real = collect_mod.write_result
+    real = collect_job.write_result
 
     def full_at_seed_2(path, result):
         if result["seed"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, result)
 
-    monkeypatch.setattr(collect_mod, "write_result", full_at_seed_2)
+    monkeypatch.setattr(collect_job, "write_result", full_at_seed_2)
     job = make_job(tmp_path, n=5)
     with pytest.raises(DiskFullError, match="is full .*2 of 5 seeds done.*run the same command"):
         collect(job, workers=1, progress=False)
@@ -129,7 +130,7 @@ def test_a_full_disk_ends_the_run_with_a_manifest_that_says_which_seeds_are_done
     assert manifest["outcome"] == {"done": 2, "failed_with_error": [2], "pending": [3, 4]}
     assert "No space left" in manifest["seeds"]["2"]["error"]
     assert not episode_dir(job.run_dir, "train", 3).exists()  # the run stopped there
-    monkeypatch.setattr(collect_mod, "write_result", real)
+    monkeypatch.setattr(collect_job, "write_result", real)
     assert collect(job, workers=1, progress=False)["outcome"]["done"] == 5
 
 

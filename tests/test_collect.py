@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-import tinylidar_gym.data.collect as collect_mod
+import tinylidar_gym.data.collect_job as collect_job
 from tinylidar_gym.data.collect import CollectJob, RunConflictError, collect, job_from_manifest
 from tinylidar_gym.data.episode import episode_dir, read_config, read_result
 from tinylidar_gym.data.relabel import redrive
@@ -80,14 +80,14 @@ def test_redrive_from_config_is_bit_identical_to_the_recording(tmp_path, noise):
 
 def test_worker_error_marks_the_seed_failed_and_resume_retries_only_it(tmp_path, monkeypatch):
     job = make_job(tmp_path, n=3)
-    real = collect_mod.run_episode
+    real = collect_job.run_episode
 
     def crashing(env, policy, seed=None, options=None):
         if seed == 1:
             raise RuntimeError("simulated crash")
         return real(env, policy, seed=seed, options=options)
 
-    monkeypatch.setattr(collect_mod, "run_episode", crashing)
+    monkeypatch.setattr(collect_job, "run_episode", crashing)
     manifest = collect(job, workers=1, progress=False)
     assert manifest["seeds"]["1"]["status"] == "failed"
     assert "simulated crash" in manifest["seeds"]["1"]["error"]
@@ -100,7 +100,7 @@ def test_worker_error_marks_the_seed_failed_and_resume_retries_only_it(tmp_path,
     assert on_disk["seeds"]["1"]["status"] == "failed"
 
     done_before = (episode_dir(job.run_dir, "train", 0) / "result.json").stat().st_mtime_ns
-    monkeypatch.setattr(collect_mod, "run_episode", real)
+    monkeypatch.setattr(collect_job, "run_episode", real)
     manifest = collect(job_from_manifest(job.run_dir), workers=1, progress=False)
     assert all(st["status"] == "done" for st in manifest["seeds"].values())
     assert manifest["timings"]["sessions"][-1]["episodes_run"] == 1
