@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from joblib.externals.loky import get_reusable_executor
+from joblib.executor import get_memmapping_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
 # Inner thread pools per worker, as joblib limits them: the workers share the cores.
@@ -49,7 +49,9 @@ def stream(
     executor = None
     try:
         while pending or running:
-            executor = get_reusable_executor(max_workers=workers, env=env)
+            # joblib's process-wide executor: its workers (and their warm caches) are shared
+            # with joblib's own Parallel calls, and a broken one is replaced here.
+            executor = get_memmapping_executor(workers, env=env)
             broken = False
             while running or (pending and not broken):
                 while pending and not broken and len(running) < workers:
@@ -76,4 +78,4 @@ def stream(
         if (pending or running) and executor is not None:  # closed early: stop the tasks
             for future in running:
                 future.cancel()
-            executor.shutdown(wait=True, kill_workers=True)
+            executor.terminate(kill_workers=True)
