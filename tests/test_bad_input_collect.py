@@ -141,3 +141,21 @@ def test_a_full_disk_while_writing_the_manifest_is_a_clear_error(tmp_path, monke
     monkeypatch.setattr(collect_mod, "atomic_write_json", full)
     with pytest.raises(DiskFullError, match="manifest.json could not be updated"):
         collect(make_job(tmp_path, n=1), workers=1, progress=False)
+
+
+def test_a_full_disk_in_a_worker_process_stops_the_other_workers(tmp_path, monkeypatch):
+    real = collect_mod._collect_task
+
+    def full_at_seed_1(job, index, seed):  # travels to the worker processes by value
+        if seed == 1:
+            return {"seed": seed, "status": "failed", "error": "OSError: full", "disk_full": "full"}
+        return real(job, index, seed)
+
+    monkeypatch.setattr(collect_mod, "_collect_task", full_at_seed_1)
+    job = make_job(tmp_path, n=8)
+    with pytest.raises(DiskFullError, match="is full"):
+        collect(job, workers=2, progress=False)
+    manifest = json.loads((job.run_dir / "manifest.json").read_text())
+    outcome = manifest["outcome"]
+    assert outcome["failed_with_error"] == [1] and outcome["pending"]
+    assert outcome["done"] + 1 + len(outcome["pending"]) == 8
