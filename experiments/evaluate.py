@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from experiments.errors import check_run_name
 from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.evaluation import ExpertDriver, PolicyFactory, evaluate
 from tinylidar_gym.data.seeds import split_seeds
@@ -148,6 +149,7 @@ def run(args: Args) -> dict[str, Any]:
         from tinylidar_gym.data.ray_backend import import_ray
 
         import_ray()  # a missing extra fails before anything runs
+    check_run_name(args.run_name)
     seeds = split_seeds(args.split, args.first_episode, args.episodes)
     last = args.first_episode + args.episodes - 1
     reports: dict[str, Any] = {}

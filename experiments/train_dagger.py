@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinylidar_gym.sim.config import EnvConfig
-from trainers.dagger import DAggerConfig
+from trainers.configs import DAggerConfig
 
 
 @dataclass

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from imitation.util import logger as imit_logger
 
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig
+from trainers.configs import DAggerConfig
 from trainers.dagger_rounds import (
     CountingActs,
     GatedCollector,
@@ -36,68 +36,6 @@ from trainers.export import save_model
 from trainers.models import TinyLidarNetPolicy, policy_to_network
 from trainers.validation import ClosedLoopValidator
 from trainers.vec_env import TinyLidarSB3VecEnv
-
-
-@dataclass(frozen=True)
-class DAggerConfig:
-    """DAgger settings. The defaults are the README policy table's DAgger row (97% on the test
-    seeds with fewer expert labels than the BC default's dataset)."""
-
-    rounds: int = 8
-    """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
-    steps_per_round: int = 15_000
-    """Environment steps (= expert labels) gathered per round, at least. Only whole episodes
-    are kept, and the cars still driving when the count is reached finish their episodes, so
-    a round gathers up to about num_envs - 1 episodes more."""
-    label_budget: int = 170_000
-    """No round starts that could take the total past this many expert labels (the BC
-    default's dataset holds 172,948)."""
-    beta_rampdown_rounds: int = 1
-    """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
-    to 0 in this round; from then on the learner drives (but for expert takeovers)."""
-    num_envs: int = 8
-    """Cars driving at once."""
-    bc_epochs_per_round: int = 3
-    """BC epochs over all aggregated data after each round."""
-    final_epochs: int = 0
-    """Extra BC epochs over all data after the last round."""
-    final_learning_rate: float = 1e-3
-    """Adam learning rate of those final epochs (a lower one settles the last policy)."""
-    variant: Literal["L", "M", "S"] = "L"
-    """Tiny Lidar Net size."""
-    batch_size: int = 256
-    """BC batch size."""
-    learning_rate: float = 1e-3
-    """Adam learning rate."""
-    first_round_epochs: int = 10
-    """BC epochs after round 0 (0: bc_epochs_per_round). A learner that starts from a better
-    round-0 policy visits states closer to the ones that matter."""
-    deterministic_learner: bool = False
-    """The learner drives with its deterministic action (the one evaluation uses) instead of
-    sampling from its Gaussian."""
-    takeover_deviation_m: float = 0.3
-    """The expert takes the wheel of a car whose rear axle is further than this from the
-    expert's plan (0: never), as in expert-gated DAgger (HG-DAgger): the learner explores only
-    where the expert's labels are corrective. Every state is labelled either way."""
-    takeover_hold_s: float = 0.5
-    """How long the expert keeps the wheel once it has taken it, s."""
-    val_episodes: int = 100
-    """Closed-loop validation after every BC epoch on the first N val seeds (never test
-    seeds); the best validated policy becomes the model, as in DAgger's 'best policy on
-    validation'. 0: the last policy is kept."""
-    dart_episodes: int = 150
-    """Expert demonstrations with collection noise (DART: the executed actions are perturbed,
-    the labels stay the expert's) given to round 0 instead of a clean expert round; they also
-    give the scan statistics. 0: plain DAgger (round 0 is the expert driving cleanly)."""
-    stats_episodes: int = 4
-    """Without DART demonstrations: expert episodes driven first to estimate the per-beam scan
-    mean/std for the model."""
-    seed: int = 0
-    """Seed for the episodes, the weights and the batch order."""
-    threads: int = 0
-    """CPU threads for torch (0: all cores)."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Torch device for BC updates (auto: CUDA when available)."""
 
 
 def _quiet_datasets() -> None:
