@@ -1,13 +1,55 @@
-"""Trainer configurations (plain dataclasses: importing them loads no torch)."""
+"""Trainer configurations (plain dataclasses: importing them loads no torch).
+
+Each validates itself when built: a bad value raises
+:class:`~tinylidar_gym.sim.config.ConfigError` naming the command-line flag and what to give.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tinylidar_gym.data.relabel import PseudoPositionConfig
+from tinylidar_gym.sim.config import ConfigError
+
+
+def _require(ok: bool, flag: str, value: Any, rule: str) -> None:
+    """Raise :class:`ConfigError` for ``--<flag> <value>`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"--{flag.replace('_', '-')} {value!r} is invalid (give {rule})")
+
+
+def _check_fields(cfg: Any, prefix: str, rules: dict[str, tuple[Any, str]]) -> None:
+    """Check each field ``name`` of ``cfg`` with ``rules[name] = (predicate, rule text)``."""
+    for name, (ok, rule) in rules.items():
+        value = getattr(cfg, name)
+        _require(bool(ok(value)), f"{prefix}.{name}", value, rule)
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _non_negative_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+POSITIVE_INT = (_positive_int, "an integer >= 1")
+NON_NEGATIVE_INT = (_non_negative_int, "an integer >= 0")
+POSITIVE = (_positive, "a number > 0")
+NON_NEGATIVE = (_non_negative, "a number >= 0")
+THREADS = (_non_negative_int, "an integer >= 0; 0 uses all cores")
 
 
 @dataclass(frozen=True)
@@ -27,12 +69,17 @@ class AugmentConfig:
     generated before training from the dataset's episodes (per_step 0: off)."""
 
     def __post_init__(self) -> None:
-        for name in ("beam_dropout_prob", "range_clip_prob"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"augment.{name} must be in [0, 1], got {value}.")
-        if self.scan_noise_std_m < 0:
-            raise ValueError(f"augment.scan_noise_std_m must be >= 0, got {self.scan_noise_std_m}.")
+        probability = (lambda v: _non_negative(v) and v <= 1.0, "a probability in [0, 1]")
+        _check_fields(
+            self,
+            "bc.augment",
+            {
+                "scan_noise_std_m": NON_NEGATIVE,
+                "beam_dropout_prob": probability,
+                "range_clip_prob": probability,
+                "range_clip_min_m": NON_NEGATIVE,
+            },
+        )
 
     @property
     def online(self) -> bool:
@@ -68,6 +115,22 @@ class BCConfig:
     """Stop after the epoch that crosses this wall-clock budget."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Scan augmentation (off by default)."""
+
+    def __post_init__(self) -> None:
+        _check_fields(
+            self,
+            "bc",
+            {
+                "epochs": POSITIVE_INT,
+                "batch_size": POSITIVE_INT,
+                "learning_rate": POSITIVE,
+                "ent_weight": NON_NEGATIVE,
+                "l2_weight": NON_NEGATIVE,
+                "val_fraction": (lambda v: _non_negative(v) and v < 1, "a fraction in [0, 1)"),
+                "threads": THREADS,
+                "max_minutes": (lambda v: v is None or _positive(v), "minutes > 0, or leave out"),
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +193,31 @@ class DAggerConfig:
     """CPU threads for torch (0: all cores)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Torch device for BC updates (auto: CUDA when available)."""
+
+    def __post_init__(self) -> None:
+        _check_fields(
+            self,
+            "dagger",
+            {
+                "rounds": POSITIVE_INT,
+                "steps_per_round": POSITIVE_INT,
+                "label_budget": POSITIVE_INT,
+                "beta_rampdown_rounds": NON_NEGATIVE_INT,
+                "num_envs": POSITIVE_INT,
+                "bc_epochs_per_round": POSITIVE_INT,
+                "final_epochs": NON_NEGATIVE_INT,
+                "final_learning_rate": POSITIVE,
+                "batch_size": POSITIVE_INT,
+                "learning_rate": POSITIVE,
+                "first_round_epochs": NON_NEGATIVE_INT,
+                "takeover_deviation_m": NON_NEGATIVE,
+                "takeover_hold_s": NON_NEGATIVE,
+                "val_episodes": NON_NEGATIVE_INT,
+                "dart_episodes": NON_NEGATIVE_INT,
+                "stats_episodes": POSITIVE_INT,
+                "threads": THREADS,
+            },
+        )
 
 
 FROM_BC = {"learning_rate": 1e-4, "log_std_init": -2.5, "clip_range": 0.1, "critic_warmup": 2}
@@ -207,19 +295,40 @@ class RLConfig:
         cfg.validate()
         return cfg
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Raise ``ValueError`` naming a bad field."""
-        for name in ("total_timesteps", "n_envs", "batch_size", "n_epochs", "val_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"RLConfig.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.n_steps < 2:
-            raise ValueError(f"RLConfig.n_steps must be >= 2, got {self.n_steps}.")
+        """Raise :class:`ConfigError` naming a bad field."""
+        optional = lambda ok, rule: (lambda v: v is None or ok(v), f"{rule}, or leave out")  # noqa: E731
+        _check_fields(
+            self,
+            "rl",
+            {
+                "total_timesteps": POSITIVE_INT,
+                "n_envs": POSITIVE_INT,
+                "n_steps": (lambda v: _positive_int(v) and v >= 2, "an integer >= 2"),
+                "batch_size": POSITIVE_INT,
+                "n_epochs": POSITIVE_INT,
+                "learning_rate": optional(_positive, "a number > 0"),
+                "critic_learning_rate": NON_NEGATIVE,
+                "clip_range": optional(_positive, "a number > 0"),
+                "target_kl": optional(_positive, "a number > 0"),
+                "ent_coef": NON_NEGATIVE,
+                "vf_coef": NON_NEGATIVE,
+                "max_grad_norm": POSITIVE,
+                "gamma": (lambda v: _positive(v) and v <= 1, "a discount in (0, 1]"),
+                "gae_lambda": (lambda v: _non_negative(v) and v <= 1, "a value in [0, 1]"),
+                "critic_warmup": optional(_non_negative_int, "an integer >= 0"),
+                "val_every": NON_NEGATIVE_INT,
+                "val_episodes": POSITIVE_INT,
+                "stats_steps": POSITIVE_INT,
+                "threads": THREADS,
+            },
+        )
         if self.batch_size > self.n_envs * self.n_steps:
-            raise ValueError(
-                f"RLConfig.batch_size={self.batch_size} exceeds a rollout (n_envs * n_steps = "
-                f"{self.n_envs * self.n_steps}); lower batch_size or raise n_steps."
+            raise ConfigError(
+                f"--rl.batch-size {self.batch_size} is invalid: RLConfig.batch_size="
+                f"{self.batch_size} exceeds a rollout (n_envs * n_steps = "
+                f"{self.n_envs * self.n_steps}); lower --rl.batch-size or raise --rl.n-steps"
             )
-        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError("RLConfig.gamma must be in (0, 1] and gae_lambda in [0, 1].")
-        if self.val_every < 0 or (self.critic_warmup or 0) < 0:
-            raise ValueError("RLConfig.val_every and critic_warmup must be >= 0.")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tinylidar_gym.sim.errors import UserError
 from trainers.models import VARIANT_STRIDE, TinyLidarNet, count_parameters
 
 FORMAT_VERSION = 1
@@ -40,6 +41,13 @@ ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
 INPUT_NAME = "scan"
 OUTPUT_NAME = "action"
+FILE_NAMES = {"weights": WEIGHTS_FILE, "onnx": ONNX_FILE}
+"""The files model.json lists under "files", each with its sha256."""
+
+
+class ModelFileError(UserError, ValueError):
+    """A model directory that cannot be used as it is: a bad model.json, a file whose sha256 is
+    missing or differs from the one recorded, or weights that do not fit the architecture."""
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -199,17 +207,17 @@ def _read_model_json(model_dir: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
+        raise ModelFileError(f"{path} is not valid JSON: {e}") from e
     if not isinstance(doc, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(doc).__name__}.")
+        raise ModelFileError(f"{path} must hold a JSON object, got {type(doc).__name__}.")
     version = doc.get("format_version")
     if version != FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: unsupported format_version {version!r}; this code reads format_version "
             f"{FORMAT_VERSION}."
         )
     if doc.get("architecture") != ARCHITECTURE:
-        raise ValueError(
+        raise ModelFileError(
             f"{path}: architecture must be {ARCHITECTURE!r}, got {doc.get('architecture')!r}."
         )
     for key, ok in (
@@ -218,8 +226,34 @@ def _read_model_json(model_dir: Path) -> dict[str, Any]:
         ("max_range_m", lambda v: isinstance(v, int | float) and np.isfinite(v) and v > 0),
     ):
         if key not in doc or not ok(doc[key]):
-            raise ValueError(f"{path}: missing or invalid {key!r} (got {doc.get(key)!r}).")
+            raise ModelFileError(f"{path}: missing or invalid {key!r} (got {doc.get(key)!r}).")
     return doc
+
+
+def verified_file(model_dir: Path, doc: dict[str, Any], key: str) -> Path:
+    """The path of model file ``key`` ("weights" or "onnx") once its sha256 matches model.json.
+
+    Raises ``FileNotFoundError`` if the file is missing and :class:`ModelFileError` if model.json
+    records no hash for it or the hash differs (a swapped, edited or corrupt file).
+    """
+    meta = model_dir / METADATA_FILE
+    path = model_dir / FILE_NAMES[key]
+    files = doc.get("files")
+    entry = files.get(key) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(expected, str) or entry.get("path", path.name) != path.name:
+        raise ModelFileError(
+            f"{meta} records no sha256 for {path.name}, so the file cannot be checked (re-save "
+            "the model with trainers.export.save_model, which records every file's hash)"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (referenced by {meta}).")
+    if _sha256(path) != expected:
+        raise ModelFileError(
+            f"{path}: sha256 does not match {meta} (file changed or corrupt; use the files "
+            "the model was saved with)"
+        )
+    return path
 
 
 def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[str, Any]]:
@@ -234,39 +268,27 @@ def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[st
 
     model_dir = Path(model_dir)
     doc = _read_model_json(model_dir)
-    weights = model_dir / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"{weights} is missing (referenced by {model_dir / METADATA_FILE})."
-        )
-    files = doc.get("files")
-    entry = files.get("weights") if isinstance(files, dict) else None
-    expected_sha = entry.get("sha256") if isinstance(entry, dict) else None
-    if expected_sha is not None and _sha256(weights) != expected_sha:
-        raise ValueError(
-            f"{weights}: sha256 does not match {model_dir / METADATA_FILE} (file changed or "
-            "corrupt)."
-        )
+    weights = verified_file(model_dir, doc, "weights")
     try:
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{weights}: cannot read safetensors: {e}") from e
+        raise ModelFileError(f"{weights}: cannot read safetensors: {e}") from e
 
     try:
         net = TinyLidarNet(doc["n_beams"], doc["variant"], max_range_m=float(doc["max_range_m"]))
     except ValueError as e:  # e.g. n_beams too small for the conv stack
-        raise ValueError(f"{model_dir / METADATA_FILE}: {e}") from e
+        raise ModelFileError(f"{model_dir / METADATA_FILE}: {e}") from e
     expected = net.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise ValueError(
+        raise ModelFileError(
             f"{weights} does not match TinyLidarNet(n_beams={net.n_beams}, "
             f"variant={net.variant!r}): missing tensors {missing}, unexpected tensors {unexpected}."
         )
     for key, ref in expected.items():
         if tuple(tensors[key].shape) != tuple(ref.shape):
-            raise ValueError(
+            raise ModelFileError(
                 f"{weights}: tensor {key!r} has shape {tuple(tensors[key].shape)}, expected "
                 f"{tuple(ref.shape)} for TinyLidarNet(n_beams={net.n_beams}, "
                 f"variant={net.variant!r})."
@@ -296,7 +318,9 @@ class OnnxPolicy:
     action (2,) or (B, 2) float32 in [-1, 1].
 
     Args:
-        model_dir_or_onnx_path: a model directory (uses its model.onnx) or an .onnx file.
+        model_dir_or_onnx_path: a model directory (uses its model.onnx, whose sha256 must match
+            its model.json) or an .onnx file (checked the same way when a model.json is beside
+            it; a lone .onnx file has nothing to be checked against).
         intra_op_threads: onnxruntime threads per call; 1 (default) is fastest for batch 1 and
             leaves cores to the simulator.
     """
@@ -307,10 +331,15 @@ class OnnxPolicy:
         import onnxruntime as ort
 
         path = Path(model_dir_or_onnx_path)
+        in_model_dir = path.is_dir() or (
+            path.name == ONNX_FILE and (path.parent / METADATA_FILE).is_file()
+        )
         if path.is_dir():
             path = path / ONNX_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (save_model(..., onnx=True) writes it).")
+        if in_model_dir:
+            verified_file(path.parent, _read_model_json(path.parent), "onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1

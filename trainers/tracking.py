@@ -192,6 +192,13 @@ def make_tracker(cfg: TrackingConfig, run_config: dict[str, Any], directory: Pat
     return _combine([cls(cfg, run_config, Path(directory)) for cls in classes])
 
 
+def tracker_record(tracker: Tracker) -> dict[str, Any]:
+    """What a model.json stores about the runs that trained it: per-tracker run ids
+    (``{"wandb": {...}, "mlflow": {...}}``) so that its evaluation joins them, plus "name" and
+    "run_id", the older single-tracker form, so that older readers still find the run."""
+    return {"name": tracker.name, "run_id": tracker.run_id, **tracker.run_info()}
+
+
 def model_runs(model_meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The tracker runs recorded in a model.json: ``{tracker: {"run_id": ..., ...}}``.
 
