@@ -73,7 +73,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": (
         "evaluate",
-        "Evaluate a trained model (or the expert) on held-out seeds, expert side by side.",
+        "Evaluate a trained model (or the expert) on any course, expert side by side.",
     ),
     "report": (
         "report",

@@ -402,8 +402,11 @@ class ModelDriver:
 
 def model_env_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The env config a model was trained for (as a dict), from its ``model.json``."""
-    meta = json.loads((Path(model_dir) / METADATA_FILE).read_text())
-    try:
-        return meta["metadata"]["env"]
-    except KeyError as exc:
-        raise ValueError(f"{Path(model_dir) / METADATA_FILE} records no env config.") from exc
+    doc = _read_model_json(Path(model_dir))
+    env = (doc.get("metadata") or {}).get("env")
+    if not isinstance(env, dict):
+        raise ModelFileError(
+            f"{Path(model_dir) / METADATA_FILE} records no env config (metadata.env); save "
+            "models with the env they were trained in"
+        )
+    return env
