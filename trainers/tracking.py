@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from tinylidar_gym.sim.errors import UserError
+
 TrackerName = Literal["wandb", "mlflow", "both", "none"]
 WandbMode = Literal["offline", "online", "disabled"]
 
@@ -45,7 +47,7 @@ class TrackingConfig:
     """Register the trained model under this name in the MLflow model registry (None: don't)."""
 
 
-class TrackerUnavailableError(ImportError):
+class TrackerUnavailableError(UserError, ImportError):
     """A tracker was asked for but its package is not installed."""
 
 
