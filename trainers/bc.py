@@ -27,7 +27,7 @@ from trainers.core import KeepBest, lower_val_mse, start_training
 from trainers.dataset import BatchStream, LidarDataset
 from trainers.export import load_model, save_model
 from trainers.lineage import lineage
-from trainers.models import TinyLidarNetPolicy, policy_to_network
+from trainers.sb3_policy import TinyLidarNetPolicy, policy_to_network
 from trainers.tracking import Tracker, TrackingConfig, make_tracker, tracker_record
 
 HISTORY_FILE = "history.json"

@@ -33,7 +33,7 @@ from trainers.dagger_rounds import (
     dart_demonstrations,
 )
 from trainers.export import save_model
-from trainers.models import TinyLidarNetPolicy, policy_to_network
+from trainers.sb3_policy import TinyLidarNetPolicy, policy_to_network
 from trainers.validation import ClosedLoopValidator
 from trainers.vec_env import TinyLidarSB3VecEnv
 

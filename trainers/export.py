@@ -1,4 +1,4 @@
-"""Sharing a trained :class:`~trainers.models.TinyLidarNet`: safetensors + JSON (+ ONNX).
+"""Sharing a trained :class:`~trainers.network.TinyLidarNet`: safetensors + JSON (+ ONNX).
 
 A model directory holds::
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from tinylidar_gym.sim.errors import UserError
-from trainers.models import VARIANT_STRIDE, TinyLidarNet, count_parameters
+from trainers.network import VARIANT_STRIDE, TinyLidarNet, count_parameters
 
 FORMAT_VERSION = 1
 """Version of the model directory layout; :func:`load_model` accepts only this one."""

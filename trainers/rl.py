@@ -2,7 +2,7 @@
 
 Reads top to bottom: resolve the start (a BC/DAgger model directory, or a fresh network with
 scan statistics from random driving), build the SB3 face of the vector env with the model's env
-config, build PPO with :class:`~trainers.models.TinyLidarNetPolicy` and load the start weights,
+config, build PPO with :class:`~trainers.sb3_policy.TinyLidarNetPolicy` and load the start weights,
 train with a callback that tracks rollouts and validates on held-out seeds, and save the best
 validated policy in the same model-directory format as BC.
 
@@ -43,8 +43,9 @@ from tinylidar_gym.sim.config import ConfigError, EnvConfig, config_from_dict, c
 from trainers.configs import RLConfig
 from trainers.core import KeepBest, refuse_existing_model, start_training
 from trainers.export import load_model, model_env_config, save_model
-from trainers.models import TinyLidarNet, TinyLidarNetPolicy, network_into_policy, policy_to_network
+from trainers.network import TinyLidarNet
 from trainers.rl_monitor import RolloutCallback, TrackerOutput
+from trainers.sb3_policy import TinyLidarNetPolicy, network_into_policy, policy_to_network
 from trainers.tracking import Tracker, TrackingConfig, make_tracker, tracker_record
 from trainers.validation import better, closed_loop_figures, figures_line
 from trainers.vec_env import TinyLidarSB3VecEnv

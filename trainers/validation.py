@@ -12,7 +12,8 @@ from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.sim.config import EnvConfig
 from trainers.core import KeepBest
 from trainers.export import TorchPolicy
-from trainers.models import TinyLidarNet, TinyLidarNetPolicy, policy_to_network
+from trainers.network import TinyLidarNet
+from trainers.sb3_policy import TinyLidarNetPolicy, policy_to_network
 
 
 def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
