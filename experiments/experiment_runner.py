@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 # Idle OpenMP threads (numba's parallel vector env, torch) spin by default; on a machine whose
-# cores are shared with other jobs that made evaluation 10-20x slower. Set before any import
+# cores are shared with other jobs that made evaluation many times slower. Set before any import
 # that starts an OpenMP runtime; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -135,8 +135,8 @@ class BCConfig:
 
 @dataclass(frozen=True)
 class DAggerConfig:
-    """DAgger settings. The defaults are the README policy table's DAgger row (97% on the test
-    seeds with fewer expert labels than the BC default's dataset)."""
+    """DAgger settings. The defaults are the README policy table's DAgger row (its figures are
+    in the README, made by benchmarks/policy_table.py)."""
 
     rounds: int = 8
     """Aggregation rounds (round 0: the expert drives; later rounds: more and more the learner)."""
@@ -145,8 +145,8 @@ class DAggerConfig:
     are kept, and the cars still driving when the count is reached finish their episodes, so
     a round gathers up to about num_envs - 1 episodes more."""
     label_budget: int = 170_000
-    """No round starts that could take the total past this many expert labels (the BC
-    default's dataset holds 172,948)."""
+    """No round starts that could take the total past this many expert labels (about the size
+    of the BC default's dataset, so the two compare at equal labels)."""
     beta_rampdown_rounds: int = 1
     """beta (the chance that the expert's action is executed) falls linearly from 1 in round 0
     to 0 in this round; from then on the learner drives (but for expert takeovers)."""
