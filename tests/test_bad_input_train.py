@@ -9,7 +9,14 @@ import pytest
 
 from experiments.experiment_runner import main
 from tinylidar_gym.sim.config import ConfigError
-from trainers.configs import AugmentConfig, BCConfig, DAggerConfig, RLConfig
+from trainers.configs import (
+    AugmentConfig,
+    BCConfig,
+    DAggerBCConfig,
+    DAggerConfig,
+    PPOConfig,
+    RLConfig,
+)
 
 NONE = ["--tracking.tracker", "none"]
 
@@ -31,10 +38,13 @@ def _exit_2(argv: list[str], capsys) -> str:
         (["train-bc", "--bc.augment.beam-dropout-prob", "2"], "--bc.augment.beam-dropout-prob"),
         (["train-dagger", "--dagger.rounds", "0"], "--dagger.rounds 0"),
         (["train-dagger", "--dagger.num-envs", "0"], "--dagger.num-envs 0"),
-        (["train-dagger", "--dagger.bc-epochs-per-round", "0"], "--dagger.bc-epochs-per-round"),
-        (["train-rl", "--rl.n-steps", "1"], "--rl.n-steps 1"),
-        (["train-rl", "--rl.batch-size", "999999"], "exceeds a rollout"),
-        (["train-rl", "--rl.gamma", "0"], "--rl.gamma 0"),
+        (["train-dagger", "--dagger.bc.epochs-per-round", "0"], "--dagger.bc.epochs-per-round"),
+        (["train-dagger", "--dagger.takeover.hold-s", "-1"], "--dagger.takeover.hold-s"),
+        (["train-dagger", "--dagger.demos.stats-episodes", "0"], "--dagger.demos.stats-episodes"),
+        (["train-rl", "--rl.ppo.n-steps", "1"], "--rl.ppo.n-steps 1"),
+        (["train-rl", "--rl.ppo.batch-size", "999999"], "exceeds a rollout"),
+        (["train-rl", "--rl.ppo.gamma", "0"], "--rl.ppo.gamma 0"),
+        (["train-rl", "--rl.finetune.critic-warmup", "-1"], "--rl.finetune.critic-warmup -1"),
     ],
 )
 def test_a_bad_training_setting_names_its_flag(tmp_path, capsys, argv, named) -> None:
@@ -52,8 +62,9 @@ def test_configs_refuse_bad_values_in_python_too() -> None:
         lambda: AugmentConfig(range_clip_prob=-0.1),
         lambda: DAggerConfig(rounds=0),
         lambda: DAggerConfig(steps_per_round=0),
+        lambda: DAggerBCConfig(batch_size=0),
         lambda: RLConfig(n_envs=0),
-        lambda: RLConfig(learning_rate=0.0),
+        lambda: PPOConfig(learning_rate=0.0),
     ):
         with pytest.raises(ConfigError, match="is invalid"):
             make()

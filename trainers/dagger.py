@@ -22,8 +22,8 @@ from imitation.util import logger as imit_logger
 
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import ConfigError, EnvConfig, config_to_dict
-from trainers.configs import DAggerConfig
 from trainers.core import start_training
+from trainers.dagger_config import DAggerConfig
 from trainers.dagger_rounds import (
     CountingActs,
     GatedCollector,
@@ -61,20 +61,20 @@ def _round0_data(
     """(DART demonstrations or [], per-beam scan mean and std (metres), expert labels spent on
     the statistics alone)."""
     demos: list[types.Trajectory] = []
-    if cfg.dart_episodes > 0:
-        demos = dart_demonstrations(venv, expert, cfg.dart_episodes, ExpertConfig(), cfg.seed)
+    if cfg.demos.dart_episodes > 0:
+        demos = dart_demonstrations(venv, expert, cfg.demos.dart_episodes, ExpertConfig(), cfg.seed)
         obs = np.concatenate([t.obs[:-1] for t in demos]).astype(np.float64)
         mean, std = obs.mean(axis=0).astype(np.float32), obs.std(axis=0).astype(np.float32)
         stats_samples = 0  # the demonstrations' own labels are counted with round 0
         n_demo = sum(len(t) for t in demos)
         if n_demo > cfg.label_budget:
             raise ConfigError(
-                f"the {cfg.dart_episodes} DART demonstrations alone hold {n_demo:,} labels, over "
-                f"--dagger.label-budget {cfg.label_budget:,} (lower --dagger.dart-episodes or "
-                "raise --dagger.label-budget)"
+                f"the {cfg.demos.dart_episodes} DART demonstrations alone hold {n_demo:,} labels, "
+                f"over --dagger.label-budget {cfg.label_budget:,} (lower "
+                "--dagger.demos.dart-episodes or raise --dagger.label-budget)"
             )
     else:
-        mean, std, stats_samples = _scan_stats(venv, expert, cfg.stats_episodes, cfg.seed)
+        mean, std, stats_samples = _scan_stats(venv, expert, cfg.demos.stats_episodes, cfg.seed)
     return demos, mean, std, stats_samples
 
 
@@ -85,8 +85,8 @@ def _build_learner(
     policy = TinyLidarNetPolicy(
         venv.observation_space,
         venv.action_space,
-        lambda _: cfg.learning_rate,
-        variant=cfg.variant,
+        lambda _: cfg.bc.learning_rate,
+        variant=cfg.bc.variant,
         scan_mean=mean,
         scan_std=std,
     )
@@ -95,8 +95,8 @@ def _build_learner(
         action_space=venv.action_space,
         rng=np.random.default_rng(cfg.seed),
         policy=policy,
-        batch_size=cfg.batch_size,
-        optimizer_kwargs={"lr": cfg.learning_rate},
+        batch_size=cfg.bc.batch_size,
+        optimizer_kwargs={"lr": cfg.bc.learning_rate},
         device=cfg.device,
         custom_logger=imit_logger.configure(folder=None, format_strs=[]),
     )
@@ -148,12 +148,12 @@ class _Rounds:
         cfg, policy = self.cfg, self.trainer.bc_trainer.policy
         collector = self.trainer.create_trajectory_collector()
         gate = None
-        if cfg.takeover_deviation_m > 0:
+        if cfg.takeover.deviation_m > 0:
             gate = Takeover(
                 self.expert.expert.expert,  # the Expert behind the SB3 and batch wrappers
                 self.venv,
-                cfg.takeover_deviation_m,
-                round(cfg.takeover_hold_s / self.env_cfg.control_dt_s),
+                cfg.takeover.deviation_m,
+                round(cfg.takeover.hold_s / self.env_cfg.control_dt_s),
             )
             collector = GatedCollector(collector, gate)
         if cfg.deterministic_learner:
@@ -198,16 +198,16 @@ class _Rounds:
                 if self.progress:
                     print(f"stopping after {r} rounds: the label budget {cfg.label_budget:,}")
                 break
-            epochs = cfg.first_round_epochs if r == 0 and cfg.first_round_epochs > 0 else None
-            epochs = epochs or cfg.bc_epochs_per_round
+            epochs = cfg.bc.first_round_epochs if r == 0 and cfg.bc.first_round_epochs > 0 else None
+            epochs = epochs or cfg.bc.epochs_per_round
             # Round 0 may be the DART demonstrations (already in the round-0 directory).
             rounds.append(_dart_round(demos) if r == 0 and demos else self.collect(r))
             self.train_and_validate(epochs, f"round {r}")
-        if cfg.final_epochs > 0:
+        if cfg.bc.final_epochs > 0:
             learner = self.trainer.bc_trainer
             for group in learner.optimizer.param_groups:
-                group["lr"] = cfg.final_learning_rate
-            for epoch in range(1, cfg.final_epochs + 1):
+                group["lr"] = cfg.bc.final_learning_rate
+            for epoch in range(1, cfg.bc.final_epochs + 1):
                 learner.train(n_epochs=1, **self.train_kwargs)
                 self.validator(learner.policy, f"final epoch {epoch}")
         return rounds

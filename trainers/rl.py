@@ -8,7 +8,8 @@ validated policy in the same model-directory format as BC.
 
 Fine-tuning a BC actor with PPO easily wrecks it in the first updates: the critic starts untrained
 (its advantages are noise) and a default exploration std (1.0 in action units) drives a different
-car than the one BC learnt. The remedies used here, each a field of :class:`RLConfig`:
+car than the one BC learnt. The remedies used here, each a field of :class:`RLConfig`'s
+``finetune`` section (:class:`~trainers.rl_config.FineTuneConfig`) or of its ``ppo`` section:
 
 - a small initial action std (``log_std_init``; e.g. 0.08 of the [-1, 1] range);
 - a critic of its own (``share_features_extractor=False``, its encoder copied from BC) so that
@@ -40,10 +41,10 @@ from stable_baselines3.common.logger import Logger
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.sim.config import ConfigError, EnvConfig, config_from_dict, config_to_dict
-from trainers.configs import RLConfig
 from trainers.core import KeepBest, refuse_existing_model, start_training
 from trainers.export import load_model, model_env_config, save_model
 from trainers.network import TinyLidarNet
+from trainers.rl_config import RLConfig
 from trainers.rl_monitor import RolloutCallback, TrackerOutput
 from trainers.sb3_policy import TinyLidarNetPolicy, network_into_policy, policy_to_network
 from trainers.tracking import Tracker, TrackingConfig, make_tracker, tracker_record
@@ -151,23 +152,23 @@ def build_ppo(cfg: RLConfig, env_cfg: EnvConfig, start: TinyLidarNet | None) -> 
     model = _TwoRatePPO(
         TinyLidarNetPolicy,
         venv,
-        learning_rate=cfg.learning_rate,
-        n_steps=cfg.n_steps,
-        batch_size=cfg.batch_size,
-        n_epochs=cfg.n_epochs,
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        clip_range=cfg.clip_range,
-        ent_coef=cfg.ent_coef,
-        vf_coef=cfg.vf_coef,
-        max_grad_norm=cfg.max_grad_norm,
-        target_kl=cfg.target_kl,
+        learning_rate=cfg.ppo.learning_rate,
+        n_steps=cfg.ppo.n_steps,
+        batch_size=cfg.ppo.batch_size,
+        n_epochs=cfg.ppo.n_epochs,
+        gamma=cfg.ppo.gamma,
+        gae_lambda=cfg.ppo.gae_lambda,
+        clip_range=cfg.ppo.clip_range,
+        ent_coef=cfg.ppo.ent_coef,
+        vf_coef=cfg.ppo.vf_coef,
+        max_grad_norm=cfg.ppo.max_grad_norm,
+        target_kl=cfg.ppo.target_kl,
         policy_kwargs={
             "variant": variant,
             "scan_mean": scan_mean,
             "scan_std": scan_std,
-            "log_std_init": cfg.log_std_init,
-            "share_features_extractor": cfg.share_features_extractor,
+            "log_std_init": cfg.finetune.log_std_init,
+            "share_features_extractor": cfg.finetune.share_features_extractor,
         },
         seed=cfg.seed,
         device=cfg.device,
@@ -178,13 +179,13 @@ def build_ppo(cfg: RLConfig, env_cfg: EnvConfig, start: TinyLidarNet | None) -> 
     actor, critic = _actor_critic_params(policy)
     policy.optimizer = torch.optim.Adam(
         [
-            {"params": actor, "lr": cfg.learning_rate},
-            {"params": critic, "lr": cfg.critic_learning_rate},
+            {"params": actor, "lr": cfg.ppo.learning_rate},
+            {"params": critic, "lr": cfg.finetune.critic_learning_rate},
         ],
         eps=1e-5,
     )
-    model.critic_learning_rate = cfg.critic_learning_rate
-    model.critic_warmup = int(cfg.critic_warmup or 0)
+    model.critic_learning_rate = cfg.finetune.critic_learning_rate
+    model.critic_warmup = int(cfg.finetune.critic_warmup or 0)
 
     return model
 
