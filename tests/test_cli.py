@@ -51,6 +51,12 @@ def test_help_and_subcommand_start_import_no_torch(argv: list[str]) -> None:
     assert _modules_after(argv) == set()
 
 
+def test_collect_runs_without_importing_torch(tmp_path) -> None:
+    argv = ["collect", "--episodes", "1", "--workers", "1", "--out", str(tmp_path)]
+    assert _modules_after([*argv, "--env.max-episode-time-s", "1"]) == set()
+    assert list(tmp_path.glob("*/manifest.json"))  # it did collect
+
+
 def test_help_lists_every_subcommand_with_its_module_summary(capsys) -> None:
     main(["--help"])
     out = capsys.readouterr().out
