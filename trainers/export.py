@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -28,27 +27,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from tinylidar_gym.sim.errors import UserError
-from trainers.network import VARIANT_STRIDE, TinyLidarNet, count_parameters
-
-FORMAT_VERSION = 1
-"""Version of the model directory layout; :func:`load_model` accepts only this one."""
-
-ARCHITECTURE = "TinyLidarNet"
-WEIGHTS_FILE = "model.safetensors"
-METADATA_FILE = "model.json"
-ONNX_FILE = "model.onnx"
-ONNX_OPSET = 17
-INPUT_NAME = "scan"
-OUTPUT_NAME = "action"
-FILE_NAMES = {"weights": WEIGHTS_FILE, "onnx": ONNX_FILE}
-"""The files model.json lists under "files", each with its sha256."""
-
-
-class ModelFileError(UserError, ValueError):
-    """A model directory that cannot be used as it is: a bad model.json, a file whose sha256 is
-    missing or differs from the one recorded, or weights that do not fit the architecture."""
-
+from trainers.model_files import (
+    ARCHITECTURE,
+    FORMAT_VERSION,
+    INPUT_NAME,
+    METADATA_FILE,
+    ONNX_FILE,
+    ONNX_OPSET,
+    OUTPUT_NAME,
+    WEIGHTS_FILE,
+    ModelFileError,
+    read_model_json,
+    sha256_of,
+    verified_file,
+)
+from trainers.network import TinyLidarNet, count_parameters
 
 # --------------------------------------------------------------------------- atomic writes
 
@@ -72,14 +65,6 @@ def _atomic_path(path: Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -162,10 +147,10 @@ def save_model(
     header = {"format_version": str(FORMAT_VERSION), "architecture": ARCHITECTURE}
     with _atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata=header)
-    files = {"weights": {"path": WEIGHTS_FILE, "sha256": _sha256(out / WEIGHTS_FILE)}}
+    files = {"weights": {"path": WEIGHTS_FILE, "sha256": sha256_of(out / WEIGHTS_FILE)}}
     if onnx:
         export_onnx(net, out / ONNX_FILE)
-        files["onnx"] = {"path": ONNX_FILE, "sha256": _sha256(out / ONNX_FILE)}
+        files["onnx"] = {"path": ONNX_FILE, "sha256": sha256_of(out / ONNX_FILE)}
 
     doc = {
         "format_version": FORMAT_VERSION,
@@ -198,64 +183,6 @@ def save_model(
 # --------------------------------------------------------------------------- load
 
 
-def _read_model_json(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / METADATA_FILE
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"Model directory {model_dir} does not exist.")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: not a model directory written by save_model.")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(doc, dict):
-        raise ModelFileError(f"{path} must hold a JSON object, got {type(doc).__name__}.")
-    version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: unsupported format_version {version!r}; this code reads format_version "
-            f"{FORMAT_VERSION}."
-        )
-    if doc.get("architecture") != ARCHITECTURE:
-        raise ModelFileError(
-            f"{path}: architecture must be {ARCHITECTURE!r}, got {doc.get('architecture')!r}."
-        )
-    for key, ok in (
-        ("variant", lambda v: v in VARIANT_STRIDE),
-        ("n_beams", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
-        ("max_range_m", lambda v: isinstance(v, int | float) and np.isfinite(v) and v > 0),
-    ):
-        if key not in doc or not ok(doc[key]):
-            raise ModelFileError(f"{path}: missing or invalid {key!r} (got {doc.get(key)!r}).")
-    return doc
-
-
-def verified_file(model_dir: Path, doc: dict[str, Any], key: str) -> Path:
-    """The path of model file ``key`` ("weights" or "onnx") once its sha256 matches model.json.
-
-    Raises ``FileNotFoundError`` if the file is missing and :class:`ModelFileError` if model.json
-    records no hash for it or the hash differs (a swapped, edited or corrupt file).
-    """
-    meta = model_dir / METADATA_FILE
-    path = model_dir / FILE_NAMES[key]
-    files = doc.get("files")
-    entry = files.get(key) if isinstance(files, dict) else None
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
-    if not isinstance(expected, str) or entry.get("path", path.name) != path.name:
-        raise ModelFileError(
-            f"{meta} records no sha256 for {path.name}, so the file cannot be checked (re-save "
-            "the model with trainers.export.save_model, which records every file's hash)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (referenced by {meta}).")
-    if _sha256(path) != expected:
-        raise ModelFileError(
-            f"{path}: sha256 does not match {meta} (file changed or corrupt; use the files "
-            "the model was saved with)"
-        )
-    return path
-
-
 def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[str, Any]]:
     """Load a model written by :func:`save_model`: (CPU network in eval mode, model.json dict).
 
@@ -267,7 +194,7 @@ def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[st
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
-    doc = _read_model_json(model_dir)
+    doc = read_model_json(model_dir)
     weights = verified_file(model_dir, doc, "weights")
     try:
         tensors = load_file(str(weights), device="cpu")
@@ -339,7 +266,7 @@ class OnnxPolicy:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (save_model(..., onnx=True) writes it).")
         if in_model_dir:
-            verified_file(path.parent, _read_model_json(path.parent), "onnx")
+            verified_file(path.parent, read_model_json(path.parent), "onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
@@ -402,7 +329,7 @@ class ModelDriver:
 
 def model_env_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The env config a model was trained for (as a dict), from its ``model.json``."""
-    doc = _read_model_json(Path(model_dir))
+    doc = read_model_json(Path(model_dir))
     env = (doc.get("metadata") or {}).get("env")
     if not isinstance(env, dict):
         raise ModelFileError(
