@@ -37,6 +37,9 @@ class WandbTracker(Tracker):
         directory.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("WANDB_SILENT", "true")
         resume_id = (resume or {}).get("run_id")
+        # Online, wandb waits 90 s for its server by default; offline there is nothing to wait for.
+        online = cfg.wandb_mode == "online"
+        settings = wandb.Settings(init_timeout=ONLINE_INIT_TIMEOUT_S) if online else None
         self.run = self._guard(
             "init",
             wandb.init,
@@ -48,7 +51,7 @@ class WandbTracker(Tracker):
             id=resume_id,
             resume="allow" if resume_id else None,
             reinit="finish_previous",
-            settings=wandb.Settings(init_timeout=ONLINE_INIT_TIMEOUT_S),
+            settings=settings,
         )
         if self.run is not None:
             self.run_id = self.run.id
