@@ -215,17 +215,16 @@ def model_runs(model_meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def tracker_for_model(
-    model_dir: Path, model_meta: dict[str, Any], cfg: TrackingConfig | WandbMode | None = None
+    model_dir: Path, model_meta: dict[str, Any], cfg: TrackingConfig | None = None
 ) -> Tracker:
     """A tracker that logs into the runs that trained the model (e.g. its evaluation).
 
     Every run recorded in the model's metadata is reopened, unless ``cfg.tracker`` is 'none'
     (wandb also not when its mode is 'disabled'). ``cfg.mlflow_uri`` overrides the tracking URI
     recorded with the MLflow run. A recorded tracker that is not installed here is skipped with
-    a warning. ``cfg`` may also be a wandb mode, the older form of this call.
+    a warning.
     """
-    if cfg is None or isinstance(cfg, str):
-        cfg = TrackingConfig(wandb_mode=cfg or "offline")
+    cfg = cfg or TrackingConfig()
     if cfg.tracker == "none":
         return Tracker()
     trackers: list[Tracker] = []
