@@ -17,15 +17,20 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import tyro
 
+from experiments import train_rl as train_rl_cli
+from tinylidar_gym.data.relabel import PseudoPositionConfig
+from trainers.configs import AugmentConfig, BCConfig, DAggerConfig, RLConfig
+
 README_START = "<!-- policy-table:start -->"
 README_END = "<!-- policy-table:end -->"
 TRAIN_RUN = "expert-train-000000-000299"
+NO_TRACKING = ["--tracking.tracker", "none"]
 
 
 @dataclass
@@ -67,46 +72,132 @@ class Row:
     model: Path | None = None
 
 
-def rows(args: Args) -> dict[str, Row]:
-    runs, data, models = args.runs, args.data, args.models
-    none = ["--tracking.tracker", "none"]
-    threads = ["--bc.threads", str(args.threads)]
-    collect = Step(["collect", "--episodes", "300", "--out", str(runs)], runs / TRAIN_RUN)
-    extract = Step(["extract", str(runs / TRAIN_RUN), "--out", str(data)], data / "stats.json")
-    bc = models / "bc"
-    train_bc = Step(
-        ["train-bc", "--data", str(data), "--out", str(bc), *threads, *none], bc / "model.json"
+# --------------------------------------------------------------------------- presets
+
+
+def bc_preset(threads: int) -> BCConfig:
+    """The README default BC row."""
+    return BCConfig(threads=threads)
+
+
+def bc_augmented_preset(threads: int) -> BCConfig:
+    """BC with every scan augmentation on (noise, dropout, range clipping, pseudo-positions)."""
+    augment = AugmentConfig(
+        scan_noise_std_m=0.02,
+        beam_dropout_prob=0.01,
+        range_clip_prob=0.1,
+        pseudo_positions=PseudoPositionConfig(per_step=1),
     )
+    return BCConfig(augment=augment, threads=threads)
+
+
+def dagger_preset(threads: int) -> DAggerConfig:
+    """The DAgger row: DAggerConfig's defaults."""
+    return DAggerConfig(threads=threads)
+
+
+def ppo_preset(init: Path | None) -> RLConfig:
+    """PPO from a model (fine-tuning) or from scratch (``init`` None)."""
+    return RLConfig(init=Path("none") if init is None else init)
+
+
+def config_flags(prefix: str, cfg: Any, default: Any) -> list[str]:
+    """The `experiment-runner` flags that turn ``default`` into ``cfg`` (nested configs as
+    ``--prefix.section.field``): a preset written as a config becomes its command line."""
+    flags: list[str] = []
+    for f in fields(cfg):
+        value, base = getattr(cfg, f.name), getattr(default, f.name)
+        name = f"{prefix}.{f.name}".replace("_", "-")
+        if is_dataclass(value):
+            flags += config_flags(f"{prefix}.{f.name}", value, base)
+        elif value == base:
+            continue
+        elif isinstance(value, bool):
+            head, _, last = name.rpartition(".")
+            flags.append(f"--{name}" if value else f"--{head}.no-{last}")
+        elif isinstance(value, tuple | list):
+            flags += [f"--{name}", *map(str, value)]
+        else:
+            flags += [f"--{name}", str(value)]
+    return flags
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Steps:
+    """The commands rows share (each runs once, whichever row needs it first)."""
+
+    collect: Step
+    extract: Step
+    train_bc: Step
+    hard_negatives: list[Step]
+
+
+def shared_steps(args: Args) -> Steps:
+    runs, data, models = args.runs, args.data, args.models
+    bc = models / "bc"
     hn_run = runs / "eval-bc-train-001000-001299"
     data_hn = Path(f"{data}-hn")
-    aug = [
-        "--bc.augment.scan-noise-std-m", "0.02",
-        "--bc.augment.beam-dropout-prob", "0.01",
-        "--bc.augment.range-clip-prob", "0.1",
-        "--bc.augment.pseudo-positions.per-step", "1",
+    hn_eval = [
+        "evaluate", "--policy", str(bc), "--split", "train", "--first-episode", "1000",
+        "--episodes", "300", "--out", str(runs), "--run-name", hn_run.name,
+        "--no-compare-expert", *NO_TRACKING,
     ]  # fmt: skip
+    hn_extract = ["extract", str(runs / TRAIN_RUN), "--out", str(data_hn),
+                  "--hard-negatives.runs", str(hn_run)]  # fmt: skip
+    return Steps(
+        collect=Step(["collect", "--episodes", "300", "--out", str(runs)], runs / TRAIN_RUN),
+        extract=Step(["extract", str(runs / TRAIN_RUN), "--out", str(data)], data / "stats.json"),
+        train_bc=train_bc_step(data, bc, bc_preset(args.threads)),
+        hard_negatives=[
+            Step(hn_eval, hn_run / "evaluation.json"),
+            Step(hn_extract, data_hn / "stats.json"),
+        ],
+    )
+
+
+def train_bc_step(data: Path, out: Path, cfg: BCConfig) -> Step:
+    argv = ["train-bc", "--data", str(data), "--out", str(out)]
+    argv += [*config_flags("bc", cfg, BCConfig()), *NO_TRACKING]
+    return Step(argv, out / "model.json")
+
+
+def evaluate_step(row: Row, args: Args) -> Step:
+    run = args.runs / f"table-{row.name}-test"
+    policy = "expert" if row.model is None else str(row.model)
+    argv = [
+        "evaluate", "--policy", policy, "--split", "test", "--episodes", str(args.test_episodes),
+        "--out", str(args.runs), "--run-name", run.name, "--no-compare-expert", *NO_TRACKING,
+    ]  # fmt: skip
+    return Step(argv, run / "evaluation.json")
+
+
+def rows(args: Args) -> dict[str, Row]:
+    """Every row: its label, the commands that make its model, then its evaluation."""
+    models, s = args.models, shared_steps(args)
+    data_hn = Path(f"{args.data}-hn")
+    rl_default = train_rl_cli.Args().rl
+
+    def train_rl(name: str, init: Path | None) -> Step:
+        flags = config_flags("rl", ppo_preset(init), rl_default)
+        out = models / name
+        return Step(["train-rl", *flags, "--out", str(out), *NO_TRACKING], out / "model.json")
+
+    dagger_flags = config_flags("dagger", dagger_preset(args.threads), DAggerConfig())
+    dagger = Step(["train-dagger", "--out", str(models / "dagger"), *dagger_flags],
+                  models / "dagger" / "model.json")  # fmt: skip
+    bc_data = [s.collect, s.extract]
     table = {
         "expert": Row("expert", "Expert (privileged planner)"),
-        "bc": Row("bc", "BC (README default)", [collect, extract, train_bc], bc),
+        "bc": Row("bc", "BC (README default)", [*bc_data, s.train_bc], models / "bc"),
         "bc-aug": Row(
             "bc-aug",
             "BC + augmentation",
             [
-                collect,
-                extract,
-                Step(
-                    [
-                        "train-bc",
-                        "--data",
-                        str(data),
-                        "--out",
-                        str(models / "bc-aug"),
-                        *aug,
-                        *threads,
-                        *none,
-                    ],
-                    models / "bc-aug" / "model.json",
-                ),
+                *bc_data,
+                train_bc_step(args.data, models / "bc-aug", bc_augmented_preset(args.threads)),
             ],
             models / "bc-aug",
         ),
@@ -114,121 +205,29 @@ def rows(args: Args) -> dict[str, Row]:
             "bc-hn",
             "BC + hard negatives",
             [
-                collect,
-                extract,
-                train_bc,
-                Step(
-                    [
-                        "evaluate",
-                        "--policy",
-                        str(bc),
-                        "--split",
-                        "train",
-                        "--first-episode",
-                        "1000",
-                        "--episodes",
-                        "300",
-                        "--out",
-                        str(runs),
-                        "--run-name",
-                        hn_run.name,
-                        "--no-compare-expert",
-                        *none,
-                    ],
-                    hn_run / "evaluation.json",
-                ),  # fmt: skip
-                Step(
-                    [
-                        "extract",
-                        str(runs / TRAIN_RUN),
-                        "--out",
-                        str(data_hn),
-                        "--hard-negatives.runs",
-                        str(hn_run),
-                    ],
-                    data_hn / "stats.json",
-                ),  # fmt: skip
-                Step(
-                    [
-                        "train-bc",
-                        "--data",
-                        str(data_hn),
-                        "--out",
-                        str(models / "bc-hn"),
-                        *threads,
-                        *none,
-                    ],
-                    models / "bc-hn" / "model.json",
-                ),
+                *bc_data,
+                s.train_bc,
+                *s.hard_negatives,
+                train_bc_step(data_hn, models / "bc-hn", bc_preset(args.threads)),
             ],
             models / "bc-hn",
         ),
-        "dagger": Row(
-            "dagger",
-            "DAgger",
-            [
-                Step(
-                    [
-                        "train-dagger",
-                        "--out",
-                        str(models / "dagger"),
-                        "--dagger.threads",
-                        str(args.threads),
-                    ],
-                    models / "dagger" / "model.json",
-                )
-            ],
-            models / "dagger",
-        ),
+        "dagger": Row("dagger", "DAgger", [dagger], models / "dagger"),
         "ppo-bc": Row(
             "ppo-bc",
             "PPO from BC (time: fine-tuning only)",
-            [
-                collect,
-                extract,
-                train_bc,
-                Step(
-                    ["train-rl", "--rl.init", str(bc), "--out", str(models / "ppo-bc"), *none],
-                    models / "ppo-bc" / "model.json",
-                ),
-            ],
+            [*bc_data, s.train_bc, train_rl("ppo-bc", models / "bc")],
             models / "ppo-bc",
         ),
         "ppo-scratch": Row(
             "ppo-scratch",
             "PPO from scratch",
-            [
-                Step(
-                    ["train-rl", "--rl.init", "none", "--out", str(models / "ppo-scratch"), *none],
-                    models / "ppo-scratch" / "model.json",
-                )
-            ],
+            [train_rl("ppo-scratch", None)],
             models / "ppo-scratch",
         ),
     }
     for row in table.values():
-        run = runs / f"table-{row.name}-test"
-        policy = "expert" if row.model is None else str(row.model)
-        row.steps.append(
-            Step(
-                [
-                    "evaluate",
-                    "--policy",
-                    policy,
-                    "--split",
-                    "test",
-                    "--episodes",
-                    str(args.test_episodes),
-                    "--out",
-                    str(runs),
-                    "--run-name",
-                    run.name,
-                    "--no-compare-expert",
-                    *none,
-                ],
-                run / "evaluation.json",
-            )  # fmt: skip
-        )
+        row.steps.append(evaluate_step(row, args))
     return table
 
 

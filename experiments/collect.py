@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tinylidar_gym.data.collect import CollectJob, collect
+from experiments.errors import CommandFailed, check_run_name
 from tinylidar_gym.data.seeds import SPLIT_HELP
-from tinylidar_gym.data.summary import summarize
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig
 
@@ -46,8 +45,14 @@ class Args:
 
 
 def run(args: Args) -> Path:
+    """Collect the episodes asked for; raises :class:`CommandFailed` if any seed failed with an
+    error (not a driving failure) or the run holds no episode."""
+    from tinylidar_gym.data.collect import CollectJob, collect, failed_with_error
+    from tinylidar_gym.data.summary import summarize
+
     last = args.first_episode + args.episodes - 1
-    name = args.run_name or f"expert-{args.split}-{args.first_episode:06d}-{last:06d}"
+    default = f"expert-{args.split}-{args.first_episode:06d}-{last:06d}"
+    name = check_run_name(args.run_name) or default
     job = CollectJob(
         run_dir=args.out / name,
         split=args.split,
@@ -59,18 +64,26 @@ def run(args: Args) -> Path:
     )
     print(f"collecting {args.episodes} {args.split} episodes into {job.run_dir} ({SPLIT_HELP})")
     manifest = collect(job, workers=args.workers, backend=args.backend)
-    failed = [s for s, st in manifest["seeds"].items() if st["status"] == "failed"]
+    failed = failed_with_error(manifest)
     session = manifest["timings"]["sessions"][-1]
     print(
         f"ran {session['episodes_run']} episodes in {session['wall_s']:.1f} s "
         f"on {session['workers']} workers"
     )
+    where = job.run_dir / "manifest.json"
     if failed:
-        where = job.run_dir / "manifest.json"
         print(f"{len(failed)} episodes failed (errors in {where}): {failed}")
+    if not manifest["seeds"]:
+        raise CommandFailed(f"no episode ran in {job.run_dir} (ask for --episodes >= 1)")
     summary = summarize(job.run_dir)
     print(
         f"{job.run_dir}: {summary.episodes} episodes, success rate {summary.success_rate:.1%}; "
         f"details: experiment-runner summarize {job.run_dir}"
     )
+    if failed:
+        raise CommandFailed(
+            f"{len(failed)} of {len(manifest['seeds'])} episodes failed with an error (seeds "
+            f"{failed[:5]}{'...' if len(failed) > 5 else ''}; the errors are in {where}; "
+            "re-run the same command to retry them)"
+        )
     return job.run_dir

@@ -9,14 +9,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
-from PIL import Image
-from tqdm import tqdm
-
-import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
-from tinylidar_gym.data.rollout import run_episode
-from tinylidar_gym.experts.follow_the_gap import FollowTheGap
 from tinylidar_gym.sim.config import EnvConfig
 
 
@@ -33,6 +25,16 @@ class Args:
 
 
 def run(args: Args) -> list[dict]:
+    """Drive the episodes with follow-the-gap, print one line each, save the picture."""
+    import gymnasium as gym
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
+    from tinylidar_gym.data.rollout import run_episode
+    from tinylidar_gym.experts.follow_the_gap import FollowTheGap
+
     env = gym.make("TinyLidar-v0", config=args.env, render_mode="rgb_array")
     policy = FollowTheGap(env.unwrapped.config)
     results = []

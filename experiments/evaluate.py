@@ -1,8 +1,17 @@
-"""Evaluate a trained model (or the expert) on held-out seeds, expert side by side.
+"""Evaluate a trained model (or the expert) on any course, expert side by side.
 
     uv run experiment-runner evaluate --policy models/bc --split test --episodes 100
     uv run experiment-runner evaluate --policy expert --split test --episodes 100
+    uv run experiment-runner evaluate --policy models/bc --env.course.kind procedural
+    uv run experiment-runner evaluate --policy models/bc --env.course.kind map \\
+        --env.course.map-yaml maps/levine.yaml --env.obstacles.count 0
     uv run experiment-runner evaluate --policy models/bc --backend ray   # on a Ray cluster
+
+A model drives in the env it was trained for; `--env.course.*`, `--env.obstacles.*` and the
+episode rules (`--env.max-episode-time-s`, `--env.laps`, `--env.n-checkpoints`) change it. Any
+other `--env.*` flag is part of the model's contract (beams, field of view, range, mount, action
+mapping, control rate, the car) and is refused if it differs from the model's. A flag given with
+its default value leaves the model's value. The expert drives the `--env` asked for.
 
 Test seeds (2,000,000 + k) are never drawn by collection for training. Every episode is recorded
 (MCAP, config.yaml, result.json) under runs/<run-name>/, with evaluation.json beside them.
@@ -14,14 +23,12 @@ the evaluation (`--tracking.tracker wandb|mlflow|both|none`, wandb offline by de
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tinylidar_gym.data.atomic import atomic_write_json
-from tinylidar_gym.data.evaluation import ExpertDriver, PolicyFactory, evaluate
-from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.sim.config import EnvConfig, config_from_dict
+from experiments.errors import check_run_name
+from tinylidar_gym.sim.config import ConfigError, EnvConfig
 from trainers.tracking import TrackingConfig
 
 
@@ -40,18 +47,19 @@ class Args:
     out: Path = Path("runs")
     """Root directory of runs."""
     run_name: str | None = None
-    """Run directory name (default: eval-<policy name>-<split>-<first>-<last>)."""
+    """Run directory name (default: eval-<policy name>-<split>-<first>-<last>[-env-<hash>])."""
     compare_expert: bool = True
     """Also evaluate the expert on the same seeds (when --policy is a model)."""
     runtime: Literal["torch", "onnx"] = "torch"
     """Run the model with torch or with onnxruntime (model.onnx)."""
     record: bool = True
     """Record every episode to MCAP."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The env to drive in. With a model: only the flags given that differ from their default
+    change the model's env, and only the course, obstacles and episode rules may."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """Experiment tracking: a model's figures go into the runs that trained it (every tracker its
     model.json records; 'none' skips), the expert's into a new run in the trackers asked for."""
-    wandb_mode: Literal["offline", "online", "disabled"] | None = None
-    """Older spelling of --tracking.wandb-mode; overrides it when given."""
     metrics: Path | None = None
     """Also write the headline figures (of the model, or the expert) to this JSON file."""
     backend: Literal["local", "ray"] = "local"
@@ -72,115 +80,40 @@ def _print(name: str, r: dict[str, Any]) -> None:
     )
 
 
-def _figures(report: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The numeric figures of an evaluation report as ``eval/<split>/<prefix><name>``."""
-    split = report["split"]
-    return {f"eval/{split}/{prefix}{k}": v for k, v in report.items() if isinstance(v, int | float)}
-
-
-def _log_to_model_run(
-    model_dir: Path,
-    report: dict[str, Any],
-    tracking: TrackingConfig | str,
-    expert: dict[str, Any] | None = None,
-) -> None:
-    """Evaluation figures (and the expert's on the same seeds, as ``eval/<split>/expert/...``)
-    go into the tracker runs that trained the model."""
-    import json
-
-    from trainers.tracking import tracker_for_model
-
-    meta = json.loads((model_dir / "model.json").read_text())
-    tracker = tracker_for_model(model_dir, meta, tracking)  # type: ignore[arg-type]
-    figures = _figures(report)
-    if expert is not None:
-        figures.update(_figures(expert, "expert/"))
-    tracker.summary(figures)
-    tracker.finish()
-
-
-def _log_expert_run(
-    run_dir: Path, report: dict[str, Any], tracking: TrackingConfig, args: Args, env: EnvConfig
-) -> None:
-    """The expert's evaluation figures go into a new run (named after the evaluation)."""
-    from tinylidar_gym.data.provenance import git_commit
-    from trainers.tracking import make_tracker
-
-    run_config = {
-        "evaluate": {
-            "policy": "expert",
-            "split": args.split,
-            "episodes": args.episodes,
-            "first_episode": args.first_episode,
-            "num_envs": args.num_envs,
-        },
-        "env": asdict(env),
-        "git_commit": git_commit(),
-    }
-    tracker = make_tracker(tracking, run_config, run_dir)
-    tracker.summary(_figures(report))
-    tracker.finish()
-
-
-def _evaluate(
-    args: Args,
-    make_policy: PolicyFactory,
-    seeds: list[int],
-    run_dir: Path,
-    env_cfg: EnvConfig,
-    driver: str,
-) -> dict[str, Any]:
-    """One evaluation on the backend asked for (same episode directories and evaluation.json)."""
-    if args.backend == "ray":
-        from tinylidar_gym.data.evaluation import evaluate_on_ray
-
-        return evaluate_on_ray(
-            make_policy, seeds, run_dir, env_cfg, args.split, driver, args.num_envs, args.record,
-            workers=args.workers,
-        )  # fmt: skip
-    return evaluate(
-        make_policy(), seeds, run_dir, env_cfg, args.split, driver, args.num_envs, args.record
-    )
-
-
 def run(args: Args) -> dict[str, Any]:
+    """Evaluate, print one line per policy, write --metrics."""
+    from tinylidar_gym.data.atomic import atomic_write_json
+    from tinylidar_gym.data.seeds import split_seeds
+    from trainers.evaluation import EvalSettings, evaluate_expert, evaluate_model
+    from trainers.model_env import changes_tag, env_changes
+
+    check_run_name(args.run_name)
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes {args.episodes} is invalid (give an integer >= 1)")
     if args.backend == "ray":
         from tinylidar_gym.data.ray_backend import import_ray
 
         import_ray()  # a missing extra fails before anything runs
     seeds = split_seeds(args.split, args.first_episode, args.episodes)
+    changes = env_changes(args.env)
+    tag = "expert" if args.policy == "expert" else Path(args.policy).name
     last = args.first_episode + args.episodes - 1
-    reports: dict[str, Any] = {}
-    tracking = args.tracking
-    if args.wandb_mode is not None:
-        tracking = replace(tracking, wandb_mode=args.wandb_mode)
+    default_name = "-".join(
+        p for p in (f"eval-{tag}-{args.split}-{args.first_episode:06d}-{last:06d}",
+                    changes_tag(changes)) if p
+    )  # fmt: skip
+    name = args.run_name or default_name
+    how = EvalSettings(args.split, args.num_envs, args.record, args.backend, args.workers,
+                       args.tracking)  # fmt: skip
     if args.policy == "expert":
-        from trainers.tracking import require_trackers
-
-        env_cfg = EnvConfig()
-        name = args.run_name or f"eval-expert-{args.split}-{args.first_episode:06d}-{last:06d}"
-        tracking = replace(tracking, run_name=tracking.run_name or name)
-        require_trackers(tracking)  # a missing tracker fails now, not after the evaluation
-        reports["expert"] = _evaluate(
-            args, ExpertDriver(env_cfg), seeds, args.out / name, env_cfg, "expert"
-        )
-        _log_expert_run(args.out / name, reports["expert"], tracking, args, env_cfg)
+        tracking = replace(args.tracking, run_name=args.tracking.run_name or name)
+        report = evaluate_expert(seeds, args.out / name, args.env, replace(how, tracking=tracking))
+        reports = {"expert": report}
     else:
-        from trainers.export import ModelDriver, model_env_config
-
-        model_dir = Path(args.policy)
-        env_cfg = config_from_dict(EnvConfig, model_env_config(model_dir))
-        model = ModelDriver(str(model_dir), args.runtime)
-        if args.backend == "ray":
-            model()  # a broken model directory fails here, not in a cluster task
-        tag = model_dir.name
-        name = args.run_name or f"eval-{tag}-{args.split}-{args.first_episode:06d}-{last:06d}"
-        reports["model"] = _evaluate(args, model, seeds, args.out / name, env_cfg, str(model_dir))
-        if args.compare_expert:
-            reports["expert"] = _evaluate(
-                args, ExpertDriver(env_cfg), seeds, args.out / f"{name}-expert", env_cfg, "expert"
-            )
-        _log_to_model_run(model_dir, reports["model"], tracking, reports.get("expert"))
+        expert_dir = args.out / f"{name}-expert" if args.compare_expert else None
+        reports = evaluate_model(
+            Path(args.policy), seeds, args.out / name, how, changes, args.runtime, expert_dir
+        )
     print(f"\n{args.episodes} {args.split} seeds {seeds[0]}..{seeds[-1]}")
     for key, report in reports.items():
         _print(key, report)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import tyro
 
-from tinylidar_gym.data.extract import ExtractConfig, extract
+from tinylidar_gym.data.extract import ExtractConfig
 from tinylidar_gym.data.relabel import HardNegativeConfig
 
 
@@ -39,6 +39,9 @@ class Args:
 
 
 def run(args: Args) -> Path:
+    """Extract the dataset and print its counts and skip reasons."""
+    from tinylidar_gym.data.extract import extract
+
     stats = extract(
         args.run_dirs,
         args.out,

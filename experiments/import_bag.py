@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tyro
 
-from tinylidar_gym.data.ros2_bag import Ros2BagConfig, import_bags
+from tinylidar_gym.data.ros2_bag import Ros2BagConfig
 from tinylidar_gym.sim.config import EnvConfig
 
 
@@ -36,6 +36,9 @@ class Args:
 
 
 def run(args: Args) -> Path:
+    """Import the recordings into a dataset and print its counts."""
+    from tinylidar_gym.data.ros2_bag import import_bags
+
     stats = import_bags(args.bags, args.out, args.ros2, args.env, overwrite=args.overwrite)
     print(
         f"{args.out}: {stats['n_samples']:,} samples in {stats['counts']['episodes_used']} "

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tyro
 
-from tinylidar_gym.report import ReportResult, build_report
+if TYPE_CHECKING:
+    from tinylidar_gym.report import ReportResult
 
 
 @dataclass
@@ -32,6 +34,9 @@ class Args:
 
 
 def run(args: Args) -> ReportResult:
+    """Build the report and print where it is."""
+    from tinylidar_gym.report import build_report
+
     result = build_report(
         args.run_dir, args.out, args.max_trajectories, args.overwrite, args.progress
     )

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tyro
 
-from tinylidar_gym.data.summary import RunSummary, latest_run, summarize
+if TYPE_CHECKING:
+    from tinylidar_gym.data.summary import RunSummary
 
 
 @dataclass
@@ -22,6 +24,9 @@ class Args:
 
 
 def run(args: Args) -> RunSummary:
+    """Print the summary of the run (and write its aggregated_results.csv)."""
+    from tinylidar_gym.data.summary import latest_run, summarize
+
     run_dir = args.run_dir or latest_run(args.root)
     summary = summarize(run_dir)
     print(summary.format())

@@ -4,7 +4,7 @@
 
 Round 0 is expert demonstrations driven with small correlated noise (DART); from then on the
 learner drives (beta falls to 0 over `--dagger.beta-rampdown-rounds`), the expert taking the
-wheel of a car that strays more than `--dagger.takeover-deviation-m` from its plan, and every
+wheel of a car that strays more than `--dagger.takeover.deviation-m` from its plan, and every
 state any car visits is labelled with the expert's action. BC retrains on all rounds after
 each; every epoch is validated in closed loop on val seeds and the best becomes the model.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinylidar_gym.sim.config import EnvConfig
-from trainers.dagger import DAggerConfig
+from trainers.dagger_config import DAggerConfig
 
 
 @dataclass

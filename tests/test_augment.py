@@ -66,9 +66,9 @@ def test_range_clipping_saturates_some_scans_at_a_shorter_range():
 
 
 def test_bad_augment_values_are_refused():
-    with pytest.raises(ValueError, match="beam_dropout_prob"):
+    with pytest.raises(ValueError, match="--bc.augment.beam-dropout-prob 1.5"):
         AugmentConfig(beam_dropout_prob=1.5)
-    with pytest.raises(ValueError, match="scan_noise_std_m"):
+    with pytest.raises(ValueError, match="--bc.augment.scan-noise-std-m -0.1"):
         AugmentConfig(scan_noise_std_m=-0.1)
 
 

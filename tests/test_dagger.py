@@ -7,7 +7,8 @@ from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
-from trainers.dagger import DAggerConfig, train_dagger
+from trainers.dagger import train_dagger
+from trainers.dagger_config import DAggerBCConfig, DAggerConfig, DemoConfig, TakeoverConfig
 from trainers.dagger_rounds import (
     LEAN_INFO_KEYS,
     LeanInfoVecEnv,
@@ -39,14 +40,10 @@ def test_dagger_rounds_add_learner_visited_states(tmp_path):
         steps_per_round=400,
         beta_rampdown_rounds=1,
         num_envs=4,
-        bc_epochs_per_round=1,
-        final_epochs=0,
-        batch_size=64,
-        stats_episodes=2,
-        dart_episodes=0,
-        first_round_epochs=1,
-        takeover_deviation_m=0.0,
         val_episodes=2,
+        bc=DAggerBCConfig(epochs_per_round=1, final_epochs=0, batch_size=64, first_round_epochs=1),
+        takeover=TakeoverConfig(deviation_m=0.0),
+        demos=DemoConfig(stats_episodes=2, dart_episodes=0),
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     rounds = report["per_round"]
@@ -70,14 +67,10 @@ def test_dagger_stops_before_a_round_could_exceed_the_label_budget(tmp_path):
         steps_per_round=200,
         label_budget=700,
         num_envs=2,
-        bc_epochs_per_round=1,
-        final_epochs=0,
-        batch_size=32,
-        stats_episodes=1,
-        dart_episodes=0,
-        first_round_epochs=1,
-        takeover_deviation_m=0.0,
         val_episodes=2,
+        bc=DAggerBCConfig(epochs_per_round=1, final_epochs=0, batch_size=32, first_round_epochs=1),
+        takeover=TakeoverConfig(deviation_m=0.0),
+        demos=DemoConfig(stats_episodes=1, dart_episodes=0),
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     assert 1 <= report["rounds"] < 10
@@ -113,15 +106,12 @@ def test_dagger_with_dart_demonstrations_counts_them_as_round_0(tmp_path):
     cfg = DAggerConfig(
         rounds=2,
         steps_per_round=200,
-        dart_episodes=2,
-        first_round_epochs=1,
-        takeover_deviation_m=0.0,
         val_episodes=2,
         beta_rampdown_rounds=1,
         num_envs=2,
-        bc_epochs_per_round=1,
-        final_epochs=1,
-        batch_size=32,
+        bc=DAggerBCConfig(first_round_epochs=1, epochs_per_round=1, final_epochs=1, batch_size=32),
+        takeover=TakeoverConfig(deviation_m=0.0),
+        demos=DemoConfig(dart_episodes=2),
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     first, second = report["per_round"]
@@ -135,16 +125,13 @@ def test_the_kept_model_is_the_best_validated_epoch(tmp_path):
     cfg = DAggerConfig(
         rounds=2,
         steps_per_round=300,
-        dart_episodes=3,
-        first_round_epochs=2,
         beta_rampdown_rounds=1,
         num_envs=3,
-        bc_epochs_per_round=2,
-        final_epochs=1,
-        batch_size=32,
         val_episodes=6,
         deterministic_learner=True,
-        takeover_deviation_m=0.0,
+        bc=DAggerBCConfig(first_round_epochs=2, epochs_per_round=2, final_epochs=1, batch_size=32),
+        takeover=TakeoverConfig(deviation_m=0.0),
+        demos=DemoConfig(dart_episodes=3),
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     # One closed-loop validation per BC epoch: round 0, round 1, the final epochs.
@@ -223,14 +210,12 @@ def test_dagger_with_takeover_counts_expert_driven_steps(tmp_path):
     cfg = DAggerConfig(
         rounds=2,
         steps_per_round=400,
-        dart_episodes=2,
-        first_round_epochs=1,
         beta_rampdown_rounds=1,
         num_envs=4,
-        bc_epochs_per_round=1,
-        batch_size=32,
         val_episodes=2,
-        takeover_deviation_m=0.05,
+        bc=DAggerBCConfig(first_round_epochs=1, epochs_per_round=1, batch_size=32),
+        takeover=TakeoverConfig(deviation_m=0.05),
+        demos=DemoConfig(dart_episodes=2),
     )
     report = train_dagger(tmp_path / "m", cfg, env, progress=False)
     learner_round = report["per_round"][1]

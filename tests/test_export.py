@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
+from tinylidar_gym.sim.errors import UserError
 from trainers.export import (
     FORMAT_VERSION,
     OnnxPolicy,
@@ -210,4 +211,40 @@ def test_clear_errors(saved, tmp_path) -> None:
     with open(os.path.join(d, "model.json"), "w") as f:
         f.write("{not json")
     with pytest.raises(ValueError, match=r"badjson/model\.json is not valid JSON"):
+        load_model(d)
+
+
+def test_every_model_file_hash_is_required_and_checked(saved, tmp_path) -> None:
+    src, net = saved
+
+    def copy(name: str, edit=None) -> str:
+        d = tmp_path / name
+        d.mkdir()
+        for f in os.listdir(src):
+            data = open(os.path.join(src, f), "rb").read()
+            if f == "model.json" and edit is not None:
+                doc = json.loads(data)
+                edit(doc)
+                data = json.dumps(doc).encode()
+            (d / f).write_bytes(data)
+        return str(d)
+
+    # A swapped model.onnx (another network's, itself a valid model) is refused by its hash.
+    d = copy("swapped")
+    export_onnx(_net(seed=1), os.path.join(d, "model.onnx"))
+    with pytest.raises(UserError, match=r"swapped/model\.onnx: sha256 does not match"):
+        OnnxPolicy(d)
+    with pytest.raises(UserError, match=r"swapped/model\.onnx: sha256 does not match"):
+        OnnxPolicy(os.path.join(d, "model.onnx"))
+    OnnxPolicy(copy("intact"))  # the files it was saved with load
+
+    # A model.json without hashes is refused, naming the file it cannot check.
+    d = copy("no_weight_hash", lambda doc: doc["files"]["weights"].pop("sha256"))
+    with pytest.raises(UserError, match=r"records no sha256 for model\.safetensors"):
+        load_model(d)
+    d = copy("no_onnx_hash", lambda doc: doc["files"].pop("onnx"))
+    with pytest.raises(UserError, match=r"records no sha256 for model\.onnx"):
+        OnnxPolicy(d)
+    d = copy("no_files", lambda doc: doc.pop("files"))
+    with pytest.raises(UserError, match=r"records no sha256 for model\.safetensors"):
         load_model(d)

@@ -5,6 +5,7 @@ tracker, and the env's discounted reward pays for speed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from experiments.experiment_runner import main as runner_main
 from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
 from tinylidar_gym.experts import Expert
 from tinylidar_gym.sim.config import EnvConfig, config_to_dict, with_overrides
-from trainers.configs import RLConfig
+from trainers.configs import FineTuneConfig, PPOConfig, RLConfig
 from trainers.export import load_model, load_policy, save_model
 from trainers.models import TinyLidarNet, policy_to_network
 from trainers.rl import build_ppo, train_rl
@@ -24,17 +25,15 @@ from trainers.tracking import Tracker
 N_BEAMS = 241
 ENV = with_overrides(EnvConfig(), lidar={"n_beams": N_BEAMS}, max_episode_time_s=1.0)
 # A few PPO iterations: 4 cars x 16 steps per rollout, 3 rollouts.
+TINY_PPO = PPOConfig(n_steps=16, batch_size=32, n_epochs=2, learning_rate=1e-3)
 TINY = {
     "n_envs": 4,
-    "n_steps": 16,
-    "batch_size": 32,
-    "n_epochs": 2,
     "total_timesteps": 192,
     "val_every": 2,
     "val_episodes": 4,
-    "critic_warmup": 1,
-    "learning_rate": 1e-3,
     "threads": 1,
+    "ppo": TINY_PPO,
+    "finetune": FineTuneConfig(critic_warmup=1),
 }
 
 
@@ -145,7 +144,8 @@ def test_short_run_trains_and_writes_an_evaluable_model(bc_model: Path, tmp_path
 
 
 def test_critic_warmup_leaves_the_actor_unchanged(bc_model: Path, tmp_path: Path) -> None:
-    cfg = RLConfig(init=bc_model, keep="final", **{**TINY, "critic_warmup": 10})
+    warmup = FineTuneConfig(critic_warmup=10)
+    cfg = RLConfig(init=bc_model, keep="final", **{**TINY, "finetune": warmup})
     train_rl(tmp_path / "warm", cfg, progress=False, tracker=RecordingTracker())
     start, _ = load_model(bc_model)
     final, _ = load_model(tmp_path / "warm")
@@ -154,7 +154,8 @@ def test_critic_warmup_leaves_the_actor_unchanged(bc_model: Path, tmp_path: Path
 
 def test_critic_learns_during_warmup(bc_model: Path) -> None:
     bc_net, _ = load_model(bc_model)
-    cfg = RLConfig(init=bc_model, **{**TINY, "critic_warmup": 10, "total_timesteps": 64}).resolved()
+    warmup = FineTuneConfig(critic_warmup=10)
+    cfg = RLConfig(init=bc_model, **{**TINY, "finetune": warmup, "total_timesteps": 64}).resolved()
     model = build_ppo(cfg, ENV, bc_net)
     value_before = model.policy.value_net.weight.clone()
     actor_before = _actor(policy_to_network(model.policy))
@@ -171,10 +172,11 @@ def test_from_scratch(tmp_path: Path) -> None:
         init=None,
         variant="S",
         keep="final",
-        **{**TINY, "critic_warmup": None, "learning_rate": None},
+        **{**TINY, "finetune": FineTuneConfig(), "ppo": replace(TINY_PPO, learning_rate=None)},
     )
     resolved = cfg.resolved()
-    assert (resolved.learning_rate, resolved.log_std_init, resolved.critic_warmup) == (
+    ft = resolved.finetune
+    assert (resolved.ppo.learning_rate, ft.log_std_init, ft.critic_warmup) == (
         3e-4,
         -0.5,
         0,
@@ -194,7 +196,7 @@ def test_bad_init_and_config_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no model.json.*--rl.init none"):
         train_rl(tmp_path / "x", RLConfig(init=tmp_path / "nope"), tracker=Tracker())
     with pytest.raises(ValueError, match="batch_size=64 exceeds a rollout"):
-        RLConfig(n_envs=2, n_steps=16, batch_size=64).resolved()
+        RLConfig(n_envs=2, ppo=PPOConfig(n_steps=16, batch_size=64))
     assert not (tmp_path / "x").exists()
 
 
@@ -202,7 +204,7 @@ def test_cli_train_rl(bc_model: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
     runner_main(
         ["train-rl", "--out", str(out), "--rl.init", str(bc_model), "--tracking.tracker", "none"]
-        + ["--rl.n-envs", "4", "--rl.n-steps", "16", "--rl.batch-size", "32"]
+        + ["--rl.n-envs", "4", "--rl.ppo.n-steps", "16", "--rl.ppo.batch-size", "32"]
         + ["--rl.total-timesteps", "64", "--rl.val-episodes", "2"]
     )
     doc = json.loads((out / "model.json").read_text())

@@ -214,6 +214,34 @@ def test_mlflow_missing_names_the_install_command(monkeypatch, tmp_path):
     assert make_tracker(TrackingConfig(tracker="none"), {}, tmp_path).run_info() == {}
 
 
+def test_a_missing_tracker_is_a_user_error_on_the_command_line(monkeypatch, tmp_path, capsys):
+    from experiments.experiment_runner import main
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    argv = ["train-bc", "--data", str(tmp_path), "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--tracking.tracker", "mlflow"])
+    assert info.value.code == 2
+    assert "uv sync --extra mlflow" in capsys.readouterr().err
+
+
+def test_wandb_online_without_a_network_gives_up_within_30_s(monkeypatch, tmp_path):
+    import wandb
+
+    asked = {}
+
+    def init(**kwargs):
+        asked.update(kwargs)
+        raise TimeoutError("no network")
+
+    monkeypatch.setattr(wandb, "init", init)
+    with pytest.warns(RuntimeWarning, match="wandb tracking failed during init"):
+        tracker = make_tracker(TrackingConfig(wandb_mode="online"), {}, tmp_path)
+    assert asked["mode"] == "online" and asked["settings"].init_timeout <= 30
+    tracker.log({"loss": 1.0}, step=1)  # tracking is off; training goes on
+    tracker.finish()
+
+
 def test_model_runs_reads_both_metadata_forms():
     old = {"metadata": {"tracker": {"name": "wandb", "run_id": "abc"}}}
     assert model_runs(old) == {"wandb": {"run_id": "abc"}}

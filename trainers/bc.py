@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,15 @@ from imitation.algorithms import bc
 from imitation.util import logger as imit_logger
 
 from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.sim.config import ConfigError
 from trainers.augment import augment_scans
 from trainers.configs import BCConfig
+from trainers.core import KeepBest, lower_val_mse, start_training
 from trainers.dataset import BatchStream, LidarDataset
-from trainers.export import save_model
+from trainers.export import load_model, save_model
 from trainers.lineage import lineage
-from trainers.models import TinyLidarNetPolicy, policy_to_network
-from trainers.tracking import TrackingConfig, make_tracker, require_trackers
+from trainers.sb3_policy import TinyLidarNetPolicy, policy_to_network
+from trainers.tracking import Tracker, TrackingConfig, make_tracker, tracker_record
 
 HISTORY_FILE = "history.json"
 HISTORY_FORMAT_VERSION = 1
@@ -82,7 +85,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--bc.device cuda was asked for but CUDA is not available; use auto/cpu.")
+        raise ConfigError("device cuda: CUDA is not available here (use device auto or cpu)")
     return torch.device(device)
 
 
@@ -140,37 +143,27 @@ def pseudo_position_samples(
     return rel.scans, rel.actions
 
 
-def train_bc(
-    data_dir: str | Path,
-    out_dir: str | Path,
-    cfg: BCConfig | None = None,
-    tracking: TrackingConfig | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train Tiny Lidar Net on a dataset; writes the best model to ``out_dir``. Returns a report."""
-    t_start = time.perf_counter()
-    cfg = cfg or BCConfig()
-    tracking = tracking or TrackingConfig()
-    out_dir = Path(out_dir)
-    if (out_dir / "model.json").exists():
-        raise FileExistsError(
-            f"{out_dir} already holds a model; models are never overwritten. Choose another --out."
-        )
-    require_trackers(tracking)  # a missing tracker extra fails before any work is done
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+@dataclass
+class _Data:
+    """What training reads from the dataset: the batches, the validation rows, the counts."""
+
+    dataset: LidarDataset
+    stream: BatchStream
+    val_scans: torch.Tensor
+    val_acts: torch.Tensor
+    lidar: Any
+    labels: dict[str, int]
+    n_train: int
+    n_val: int
+
+
+def _load_data(data_dir: str | Path, cfg: BCConfig, progress: bool) -> _Data:
+    """Split the dataset by episode and build the (augmented) training batch stream."""
+    from tinylidar_gym.sim.config import LidarConfig, config_from_dict
 
     dataset = LidarDataset(data_dir)
     train_idx, val_idx = dataset.split_by_episode(cfg.val_fraction, cfg.seed)
-    env_cfg = dataset.stats["env"]
-    from tinylidar_gym.envs.action import action_space
-    from tinylidar_gym.envs.observation import observation_space
-    from tinylidar_gym.sim.config import LidarConfig, config_from_dict
-
-    lidar = config_from_dict(LidarConfig, env_cfg["lidar"])
+    lidar = config_from_dict(LidarConfig, dataset.stats["env"]["lidar"])
     extra = pseudo_position_samples(dataset, train_idx, cfg, progress)
     transform = None
     if cfg.augment.online:
@@ -190,21 +183,29 @@ def train_bc(
         "pseudo_position_samples": 0 if extra is None else len(extra[0]),
         "hard_negative_samples": int(counts.get("hard_negative_samples", 0)),
     }
+    return _Data(dataset, stream, val_scans, val_acts, lidar, labels, len(train_idx), len(val_idx))
+
+
+def _build_bc(data: _Data, cfg: BCConfig, device: torch.device) -> bc.BC:
+    """imitation's BC around a fresh Tiny Lidar Net policy (normalisation from stats.json)."""
+    from tinylidar_gym.envs.action import action_space
+    from tinylidar_gym.envs.observation import observation_space
+
     policy = TinyLidarNetPolicy(
-        observation_space(lidar),
+        observation_space(data.lidar),
         action_space(),
         lambda _: cfg.learning_rate,
         variant=cfg.variant,
-        scan_mean=dataset.scan_mean,
-        scan_std=dataset.scan_std,
-        max_range_m=lidar.max_range_m,
+        scan_mean=data.dataset.scan_mean,
+        scan_std=data.dataset.scan_std,
+        max_range_m=data.lidar.max_range_m,
     ).to(device)
-    trainer = bc.BC(
-        observation_space=observation_space(lidar),
+    return bc.BC(
+        observation_space=observation_space(data.lidar),
         action_space=action_space(),
         rng=np.random.default_rng(cfg.seed),
         policy=policy,
-        demonstrations=stream,
+        demonstrations=data.stream,
         batch_size=cfg.batch_size,
         optimizer_kwargs={"lr": cfg.learning_rate},
         ent_weight=cfg.ent_weight,
@@ -213,61 +214,93 @@ def train_bc(
         # Our own tracker logs the metrics; imitation's stdout tables would only add noise.
         custom_logger=imit_logger.configure(folder=None, format_strs=[]),
     )
-    meta = lineage(dataset.path)
+
+
+def _epoch_line(metrics: dict[str, Any], epochs: int) -> str:
+    return (
+        f"epoch {metrics['epoch']:3d}/{epochs}  val mse {metrics['val/mse']:.5f}  "
+        f"mae steer {metrics['val/mae_steering']:.4f} "
+        f"speed {metrics['val/mae_speed']:.4f}  "
+        f"{metrics['samples_per_s']:,.0f} samples/s"
+    )
+
+
+def _train_epochs(
+    trainer: bc.BC,
+    data: _Data,
+    cfg: BCConfig,
+    tracker: Tracker,
+    out_dir: Path,
+    run_config: dict[str, Any],
+    progress: bool,
+) -> tuple[list[dict[str, Any]], KeepBest[int]]:
+    """Train epoch by epoch: validate, checkpoint, track and keep the best epoch after each."""
+    policy: TinyLidarNetPolicy = trainer.policy
+    tracker.watch(policy, log_every=100)
+    steps_per_epoch = data.stream.batches_per_epoch
+    every = max(1, min(50, steps_per_epoch))
+    logged_loss = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
+    trainer.loss_calculator = logged_loss
+    best: KeepBest[int] = KeepBest(lower_val_mse)
+    history: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        te = time.perf_counter()
+        trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
+        train_s = time.perf_counter() - te
+        metrics = validation_metrics(policy, data.val_scans, data.val_acts)
+        metrics.update(
+            epoch=epoch,
+            **{"train/epoch_loss": logged_loss.epoch_mean()},
+            samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
+            elapsed_s=time.perf_counter() - t0,
+        )
+        history.append(metrics)
+        tracker.log(metrics, step=epoch * steps_per_epoch)
+        ckpt = out_dir / "checkpoints" / f"epoch_{epoch:03d}"
+        save_model(ckpt, policy_to_network(policy), {**run_config, "epoch": epoch}, onnx=False)
+        if progress:
+            print(_epoch_line(metrics, cfg.epochs))
+        best.offer(metrics, epoch)
+        write_history(out_dir, history, best.candidate)
+        if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
+            break
+    return history, best
+
+
+def train_bc(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    cfg: BCConfig | None = None,
+    tracking: TrackingConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train Tiny Lidar Net on a dataset; writes the best model to ``out_dir``. Returns a report."""
+    t_start = time.perf_counter()
+    cfg = cfg or BCConfig()
+    tracking = tracking or TrackingConfig()
+    out_dir = start_training(out_dir, cfg.seed, cfg.threads, tracking)
+    device = resolve_device(cfg.device)
+    data = _load_data(data_dir, cfg, progress)
+    trainer = _build_bc(data, cfg, device)
     run_config = {
         "bc": dataclasses.asdict(cfg),
-        "data": str(dataset.path),
-        "n_train": len(train_idx),
-        "n_val": len(val_idx),
-        **labels,
-        **meta,
+        "data": str(data.dataset.path),
+        "n_train": data.n_train,
+        "n_val": data.n_val,
+        **data.labels,
+        **lineage(data.dataset.path),
     }
     tracker = make_tracker(tracking, run_config, out_dir)
     try:
-        tracker.watch(policy, log_every=100)
-        every = max(1, min(50, stream.batches_per_epoch))
-        logged_loss = _LoggedLoss(trainer.loss_calculator, tracker, every=every)
-        trainer.loss_calculator = logged_loss
-
-        best: dict[str, Any] = {"val/mse": math.inf}
-        history = []
         t0 = time.perf_counter()
-        steps_per_epoch = stream.batches_per_epoch
-        for epoch in range(1, cfg.epochs + 1):
-            te = time.perf_counter()
-            trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
-            train_s = time.perf_counter() - te
-            metrics = validation_metrics(policy, val_scans, val_acts)
-            metrics.update(
-                epoch=epoch,
-                **{"train/epoch_loss": logged_loss.epoch_mean()},
-                samples_per_s=steps_per_epoch * cfg.batch_size / train_s,
-                elapsed_s=time.perf_counter() - t0,
-            )
-            history.append(metrics)
-            tracker.log(metrics, step=epoch * steps_per_epoch)
-            ckpt = out_dir / "checkpoints" / f"epoch_{epoch:03d}"
-            save_model(ckpt, policy_to_network(policy), {**run_config, "epoch": epoch}, onnx=False)
-            if progress:
-                print(
-                    f"epoch {epoch:3d}/{cfg.epochs}  val mse {metrics['val/mse']:.5f}  "
-                    f"mae steer {metrics['val/mae_steering']:.4f} "
-                    f"speed {metrics['val/mae_speed']:.4f}  "
-                    f"{metrics['samples_per_s']:,.0f} samples/s"
-                )
-            if metrics["val/mse"] < best["val/mse"]:
-                best = metrics
-            write_history(out_dir, history, best.get("epoch"))
-            if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
-                break
+        history, best = _train_epochs(trainer, data, cfg, tracker, out_dir, run_config, progress)
         # The best epoch (by validation MSE) becomes the model.
-        from trainers.export import load_model
-
-        best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best['epoch']:03d}")
+        best_net, _ = load_model(out_dir / "checkpoints" / f"epoch_{best.candidate:03d}")
         report = {
-            **labels,
-            "best_epoch": best["epoch"],
-            "best_val_mse": best["val/mse"],
+            **data.labels,
+            "best_epoch": best.candidate,
+            "best_val_mse": best.figures["val/mse"],
             "train_seconds": time.perf_counter() - t0,
             # The whole command: data loading and pseudo-position generation included.
             "wall_seconds": time.perf_counter() - t_start,
@@ -275,14 +308,12 @@ def train_bc(
         }
         metadata = {
             **run_config,
-            "env": env_cfg,
+            "env": data.dataset.stats["env"],
             "training": {k: v for k, v in report.items() if k != "history"},
-            # Per-tracker run ids ({"wandb": {...}, "mlflow": {...}}) so that evaluation joins the
-            # runs; "name"/"run_id" keep the older single-tracker form readable.
-            "tracker": {"name": tracker.name, "run_id": tracker.run_id, **tracker.run_info()},
+            "tracker": tracker_record(tracker),
         }
         save_model(out_dir, best_net, metadata)
-        tracker.summary({"best_epoch": best["epoch"], "best_val_mse": best["val/mse"]})
+        tracker.summary({"best_epoch": best.candidate, "best_val_mse": best.figures["val/mse"]})
         tracker.log_model(out_dir, "tiny-lidar-net")
     finally:
         # Also on a crash: the tracker run is closed, not left 'running'.

@@ -1,13 +1,41 @@
-"""Trainer configurations (plain dataclasses: importing them loads no torch)."""
+"""Trainer configurations (plain dataclasses: importing them loads no torch): BC here, DAgger's
+and PPO's in their own modules, all importable from here.
+
+Each validates itself when built: a bad value raises
+:class:`~tinylidar_gym.sim.config.ConfigError` naming the command-line flag and what to give.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from tinylidar_gym.data.relabel import PseudoPositionConfig
+from trainers.config_checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    THREADS,
+    check_fields,
+    non_negative,
+    positive,
+)
+from trainers.dagger_config import DAggerBCConfig, DAggerConfig, DemoConfig, TakeoverConfig
+from trainers.rl_config import FROM_BC, FROM_SCRATCH, FineTuneConfig, PPOConfig, RLConfig
+
+__all__ = [
+    "FROM_BC",
+    "FROM_SCRATCH",
+    "AugmentConfig",
+    "BCConfig",
+    "DAggerBCConfig",
+    "DAggerConfig",
+    "DemoConfig",
+    "FineTuneConfig",
+    "PPOConfig",
+    "RLConfig",
+    "TakeoverConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -27,12 +55,17 @@ class AugmentConfig:
     generated before training from the dataset's episodes (per_step 0: off)."""
 
     def __post_init__(self) -> None:
-        for name in ("beam_dropout_prob", "range_clip_prob"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"augment.{name} must be in [0, 1], got {value}.")
-        if self.scan_noise_std_m < 0:
-            raise ValueError(f"augment.scan_noise_std_m must be >= 0, got {self.scan_noise_std_m}.")
+        probability = (lambda v: non_negative(v) and v <= 1.0, "a probability in [0, 1]")
+        check_fields(
+            self,
+            "bc.augment",
+            {
+                "scan_noise_std_m": NON_NEGATIVE,
+                "beam_dropout_prob": probability,
+                "range_clip_prob": probability,
+                "range_clip_min_m": NON_NEGATIVE,
+            },
+        )
 
     @property
     def online(self) -> bool:
@@ -69,95 +102,18 @@ class BCConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Scan augmentation (off by default)."""
 
-
-FROM_BC = {"learning_rate": 1e-4, "log_std_init": -2.5, "clip_range": 0.1, "critic_warmup": 2}
-"""Defaults of the ``None`` fields of :class:`RLConfig` when starting from a model."""
-FROM_SCRATCH = {"learning_rate": 3e-4, "log_std_init": -0.5, "clip_range": 0.2, "critic_warmup": 0}
-"""Defaults of the ``None`` fields of :class:`RLConfig` when starting from scratch."""
-
-
-@dataclass(frozen=True)
-class RLConfig:
-    """PPO hyper-parameters. ``None`` fields take their value from FROM_BC or FROM_SCRATCH."""
-
-    init: Path | None = None
-    """Model directory to start from (BC or DAgger); None trains from scratch."""
-    variant: Literal["L", "M", "S"] = "L"
-    """Network size when training from scratch (a start model brings its own)."""
-    total_timesteps: int = 40_960
-    """Environment steps over all cars (PPO stops after the rollout that reaches this)."""
-    n_envs: int = 32
-    """Cars driving at once (one compiled vector-env step)."""
-    n_steps: int = 128
-    """Steps per car per rollout (a rollout is n_envs * n_steps transitions)."""
-    batch_size: int = 1024
-    """Transitions per gradient step."""
-    n_epochs: int = 3
-    """Passes over each rollout."""
-    learning_rate: float | None = None
-    """Actor Adam learning rate (None: 1e-4 from a model, 3e-4 from scratch)."""
-    critic_learning_rate: float = 3e-4
-    """Critic Adam learning rate (value head and its encoder)."""
-    clip_range: float | None = None
-    """PPO ratio clip (None: 0.1 from a model, 0.2 from scratch)."""
-    target_kl: float | None = 0.02
-    """Stop a rollout's updates once the approximate KL passes 1.5x this (None: never)."""
-    ent_coef: float = 0.0
-    """Entropy bonus weight."""
-    vf_coef: float = 0.5
-    """Value-loss weight."""
-    max_grad_norm: float = 0.5
-    """Gradient-norm clip."""
-    gamma: float = 0.99
-    """Discount per 25 ms step (0.99: a 2.5 s horizon; < 1 is what rewards speed)."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    log_std_init: float | None = None
-    """Initial log of the action std in [-1, 1] units (None: -2.5 (std 0.08) from a model,
-    -0.5 from scratch)."""
-    critic_warmup: int | None = None
-    """Rollouts at the start that train only the critic (None: 2 from a model, 0 from scratch)."""
-    share_features_extractor: bool = False
-    """Actor and critic share one LiDAR encoder (cheaper; value gradients then reach the actor)."""
-    val_every: int = 3
-    """Validate (deterministic, held-out val seeds) every this many rollouts; 0: only at the end."""
-    val_episodes: int = 32
-    """Val seeds per validation (the first N of the val split)."""
-    keep: Literal["best", "final"] = "best"
-    """Which policy becomes the model: the best validated one (start included) or the last."""
-    stats_steps: int = 200
-    """From scratch: random-driving steps per car to estimate the scan normalisation."""
-    seed: int = 0
-    """Seed for the weights, the action noise and the training episodes."""
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
-    """Torch device (PPO on this small network is usually fastest on CPU)."""
-    threads: int = 1
-    """CPU threads for torch (0: all cores). One is fastest here: PPO's batches are small, the
-    simulator already uses every core, and more threads contend on a shared machine."""
-
-    def resolved(self) -> RLConfig:
-        """This config with its ``None`` fields filled in for its start (model or scratch)."""
-        # The CLI spelling `--rl.init none` arrives as the path "none".
-        init = None if self.init is None or str(self.init).lower() == "none" else self.init
-        defaults = FROM_BC if init is not None else FROM_SCRATCH
-        fill = {k: v for k, v in defaults.items() if getattr(self, k) is None}
-        cfg = dataclasses.replace(self, init=init, **fill)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming a bad field."""
-        for name in ("total_timesteps", "n_envs", "batch_size", "n_epochs", "val_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"RLConfig.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.n_steps < 2:
-            raise ValueError(f"RLConfig.n_steps must be >= 2, got {self.n_steps}.")
-        if self.batch_size > self.n_envs * self.n_steps:
-            raise ValueError(
-                f"RLConfig.batch_size={self.batch_size} exceeds a rollout (n_envs * n_steps = "
-                f"{self.n_envs * self.n_steps}); lower batch_size or raise n_steps."
-            )
-        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError("RLConfig.gamma must be in (0, 1] and gae_lambda in [0, 1].")
-        if self.val_every < 0 or (self.critic_warmup or 0) < 0:
-            raise ValueError("RLConfig.val_every and critic_warmup must be >= 0.")
+    def __post_init__(self) -> None:
+        check_fields(
+            self,
+            "bc",
+            {
+                "epochs": POSITIVE_INT,
+                "batch_size": POSITIVE_INT,
+                "learning_rate": POSITIVE,
+                "ent_weight": NON_NEGATIVE,
+                "l2_weight": NON_NEGATIVE,
+                "val_fraction": (lambda v: non_negative(v) and v < 1, "a fraction in [0, 1)"),
+                "threads": THREADS,
+                "max_minutes": (lambda v: v is None or positive(v), "minutes > 0, or leave out"),
+            },
+        )

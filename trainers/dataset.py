@@ -15,6 +15,11 @@ import torch
 
 from tinylidar_gym.data.extract import read_stats
 from tinylidar_gym.data.seeds import SPLITS
+from tinylidar_gym.sim.errors import UserError
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset that cannot be trained on as asked (test seeds in it, too few samples)."""
 
 
 class LidarDataset:
@@ -40,7 +45,7 @@ class LidarDataset:
         seeds = [e.get("seed") for e in self.stats["episodes"]]
         leaked = [s for s in seeds if s is not None and s in test]
         if leaked:
-            raise ValueError(
+            raise DatasetError(
                 f"{self.path} contains test-split episodes (seeds {leaked[:5]}...): test seeds "
                 "are reserved for evaluation. Re-extract without the test split."
             )
@@ -110,9 +115,9 @@ class BatchStream:
     ) -> None:
         n_extra = 0 if extra is None else len(extra[0])
         if len(indices) + n_extra < batch_size:
-            raise ValueError(
+            raise DatasetError(
                 f"only {len(indices) + n_extra} training samples for batch_size={batch_size}: "
-                "collect more episodes or lower --batch-size."
+                "collect more episodes or lower --bc.batch-size."
             )
         self.dataset = dataset
         self.indices = np.sort(np.asarray(indices))
@@ -132,7 +137,7 @@ class BatchStream:
                 self._acts = torch.cat([self._acts, torch.from_numpy(extra[1].astype(np.float32))])
                 weights = np.concatenate([weights, np.ones(n_extra)])
         elif n_extra:
-            raise ValueError(
+            raise DatasetError(
                 f"{n_rows:,} rows do not fit in memory ({max_in_memory_bytes:,} bytes) together "
                 "with the extra samples; turn pseudo-positions off or raise the memory limit."
             )

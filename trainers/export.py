@@ -1,4 +1,4 @@
-"""Sharing a trained :class:`~trainers.models.TinyLidarNet`: safetensors + JSON (+ ONNX).
+"""Sharing a trained :class:`~trainers.network.TinyLidarNet`: safetensors + JSON (+ ONNX).
 
 A model directory holds::
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -28,19 +27,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainers.models import VARIANT_STRIDE, TinyLidarNet, count_parameters
-
-FORMAT_VERSION = 1
-"""Version of the model directory layout; :func:`load_model` accepts only this one."""
-
-ARCHITECTURE = "TinyLidarNet"
-WEIGHTS_FILE = "model.safetensors"
-METADATA_FILE = "model.json"
-ONNX_FILE = "model.onnx"
-ONNX_OPSET = 17
-INPUT_NAME = "scan"
-OUTPUT_NAME = "action"
-
+from trainers.model_files import (
+    ARCHITECTURE,
+    FORMAT_VERSION,
+    INPUT_NAME,
+    METADATA_FILE,
+    ONNX_FILE,
+    ONNX_OPSET,
+    OUTPUT_NAME,
+    WEIGHTS_FILE,
+    ModelFileError,
+    read_model_json,
+    sha256_of,
+    verified_file,
+)
+from trainers.network import TinyLidarNet, count_parameters
 
 # --------------------------------------------------------------------------- atomic writes
 
@@ -64,14 +65,6 @@ def _atomic_path(path: Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -154,10 +147,10 @@ def save_model(
     header = {"format_version": str(FORMAT_VERSION), "architecture": ARCHITECTURE}
     with _atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata=header)
-    files = {"weights": {"path": WEIGHTS_FILE, "sha256": _sha256(out / WEIGHTS_FILE)}}
+    files = {"weights": {"path": WEIGHTS_FILE, "sha256": sha256_of(out / WEIGHTS_FILE)}}
     if onnx:
         export_onnx(net, out / ONNX_FILE)
-        files["onnx"] = {"path": ONNX_FILE, "sha256": _sha256(out / ONNX_FILE)}
+        files["onnx"] = {"path": ONNX_FILE, "sha256": sha256_of(out / ONNX_FILE)}
 
     doc = {
         "format_version": FORMAT_VERSION,
@@ -190,38 +183,6 @@ def save_model(
 # --------------------------------------------------------------------------- load
 
 
-def _read_model_json(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / METADATA_FILE
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"Model directory {model_dir} does not exist.")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: not a model directory written by save_model.")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(doc).__name__}.")
-    version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: unsupported format_version {version!r}; this code reads format_version "
-            f"{FORMAT_VERSION}."
-        )
-    if doc.get("architecture") != ARCHITECTURE:
-        raise ValueError(
-            f"{path}: architecture must be {ARCHITECTURE!r}, got {doc.get('architecture')!r}."
-        )
-    for key, ok in (
-        ("variant", lambda v: v in VARIANT_STRIDE),
-        ("n_beams", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
-        ("max_range_m", lambda v: isinstance(v, int | float) and np.isfinite(v) and v > 0),
-    ):
-        if key not in doc or not ok(doc[key]):
-            raise ValueError(f"{path}: missing or invalid {key!r} (got {doc.get(key)!r}).")
-    return doc
-
-
 def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[str, Any]]:
     """Load a model written by :func:`save_model`: (CPU network in eval mode, model.json dict).
 
@@ -233,40 +194,28 @@ def load_model(model_dir: str | os.PathLike[str]) -> tuple[TinyLidarNet, dict[st
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
-    doc = _read_model_json(model_dir)
-    weights = model_dir / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"{weights} is missing (referenced by {model_dir / METADATA_FILE})."
-        )
-    files = doc.get("files")
-    entry = files.get("weights") if isinstance(files, dict) else None
-    expected_sha = entry.get("sha256") if isinstance(entry, dict) else None
-    if expected_sha is not None and _sha256(weights) != expected_sha:
-        raise ValueError(
-            f"{weights}: sha256 does not match {model_dir / METADATA_FILE} (file changed or "
-            "corrupt)."
-        )
+    doc = read_model_json(model_dir)
+    weights = verified_file(model_dir, doc, "weights")
     try:
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{weights}: cannot read safetensors: {e}") from e
+        raise ModelFileError(f"{weights}: cannot read safetensors: {e}") from e
 
     try:
         net = TinyLidarNet(doc["n_beams"], doc["variant"], max_range_m=float(doc["max_range_m"]))
     except ValueError as e:  # e.g. n_beams too small for the conv stack
-        raise ValueError(f"{model_dir / METADATA_FILE}: {e}") from e
+        raise ModelFileError(f"{model_dir / METADATA_FILE}: {e}") from e
     expected = net.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise ValueError(
+        raise ModelFileError(
             f"{weights} does not match TinyLidarNet(n_beams={net.n_beams}, "
             f"variant={net.variant!r}): missing tensors {missing}, unexpected tensors {unexpected}."
         )
     for key, ref in expected.items():
         if tuple(tensors[key].shape) != tuple(ref.shape):
-            raise ValueError(
+            raise ModelFileError(
                 f"{weights}: tensor {key!r} has shape {tuple(tensors[key].shape)}, expected "
                 f"{tuple(ref.shape)} for TinyLidarNet(n_beams={net.n_beams}, "
                 f"variant={net.variant!r})."
@@ -296,7 +245,9 @@ class OnnxPolicy:
     action (2,) or (B, 2) float32 in [-1, 1].
 
     Args:
-        model_dir_or_onnx_path: a model directory (uses its model.onnx) or an .onnx file.
+        model_dir_or_onnx_path: a model directory (uses its model.onnx, whose sha256 must match
+            its model.json) or an .onnx file (checked the same way when a model.json is beside
+            it; a lone .onnx file has nothing to be checked against).
         intra_op_threads: onnxruntime threads per call; 1 (default) is fastest for batch 1 and
             leaves cores to the simulator.
     """
@@ -307,10 +258,15 @@ class OnnxPolicy:
         import onnxruntime as ort
 
         path = Path(model_dir_or_onnx_path)
+        in_model_dir = path.is_dir() or (
+            path.name == ONNX_FILE and (path.parent / METADATA_FILE).is_file()
+        )
         if path.is_dir():
             path = path / ONNX_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (save_model(..., onnx=True) writes it).")
+        if in_model_dir:
+            verified_file(path.parent, read_model_json(path.parent), "onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
@@ -373,8 +329,11 @@ class ModelDriver:
 
 def model_env_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The env config a model was trained for (as a dict), from its ``model.json``."""
-    meta = json.loads((Path(model_dir) / METADATA_FILE).read_text())
-    try:
-        return meta["metadata"]["env"]
-    except KeyError as exc:
-        raise ValueError(f"{Path(model_dir) / METADATA_FILE} records no env config.") from exc
+    doc = read_model_json(Path(model_dir))
+    env = (doc.get("metadata") or {}).get("env")
+    if not isinstance(env, dict):
+        raise ModelFileError(
+            f"{Path(model_dir) / METADATA_FILE} records no env config (metadata.env); save "
+            "models with the env they were trained in"
+        )
+    return env

@@ -1,542 +1,60 @@
-"""Tiny Lidar Net (Zarrar et al. 2024) and a stable-baselines3 policy built from the same layers.
+"""Tiny Lidar Net and its stable-baselines3 policy, under one name.
 
-The network maps one raw LiDAR scan to the env action::
-
-    scan (B, n_beams) float32, metres
-      -> sanitise (NaN -> max_range, clamp to [0, max_range])
-      -> normalise per beam ((x - mean) / std, buffers inside the model)
-      -> decimate (L: every beam, M: every 2nd, S: every 4th)
-      -> Conv1D(24, k10, s4) -> Conv1D(36, k8, s4) -> Conv1D(48, k4, s2)
-      -> Conv1D(64, k3, s1) -> Conv1D(64, k3, s1)          (ReLU after each)
-      -> Flatten -> Dense 100 -> 50 -> 10 (ReLU) -> Dense 2 -> tanh
-    action (B, 2) in [-1, 1] = [steering, speed]  (see tinylidar_gym.envs.action)
-
-Every variant takes the env's *full* scan and decimates internally, so an "M" or "S" model drives
-the same env as an "L" model. With 1081 beams the parameter counts are the published ones:
-L 220,686, M 111,886, S 54,286.
-
-:class:`TinyLidarNetPolicy` is an SB3 ``ActorCriticPolicy`` whose deterministic action is exactly
-:class:`TinyLidarNet`, so the same weights train by BC/DAgger (imitation) and PPO (SB3);
-:func:`policy_to_network` and :func:`network_into_policy` copy weights between the two.
+The network (plain torch) is in :mod:`trainers.network`, the SB3 policy and the weight copies
+between the two in :mod:`trainers.sb3_policy`; this module gathers both so that
+``from trainers.models import TinyLidarNet, TinyLidarNetPolicy`` keeps working. Code that needs
+only the network (export, driving a saved model) imports :mod:`trainers.network` and never loads
+stable-baselines3.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
-
-import numpy as np
-import torch
-from gymnasium import spaces
-from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from torch import nn
-
-Variant = Literal["L", "M", "S"]
-
-VARIANT_STRIDE: dict[str, int] = {"L": 1, "M": 2, "S": 4}
-"""Beam decimation per variant: the model reads ``scan[:, ::stride]``."""
-
-CONV_LAYERS: tuple[tuple[int, int, int], ...] = (
-    (24, 10, 4),
-    (36, 8, 4),
-    (48, 4, 2),
-    (64, 3, 1),
-    (64, 3, 1),
+from trainers.network import (
+    CONV_LAYERS,
+    DEFAULT_MAX_RANGE_M,
+    HEAD_UNITS,
+    MIN_STD,
+    N_ACTIONS,
+    PAPER_PARAMETERS,
+    VARIANT_STRIDE,
+    ArrayLike,
+    LidarEncoder,
+    TinyLidarNet,
+    Variant,
+    conv_output_lengths,
+    count_parameters,
+    decimated_beams,
+    expected_parameters,
+    flattened_features,
+    min_beams,
 )
-"""The published conv stack as (filters, kernel, stride); ReLU after each, no padding."""
-
-HEAD_UNITS: tuple[int, ...] = (100, 50, 10)
-"""Hidden dense layers (ReLU) between the flattened conv features and the 2-unit tanh output."""
-
-N_ACTIONS = 2
-"""[steering, speed], both in [-1, 1]."""
-
-PAPER_PARAMETERS: dict[str, int] = {"L": 220_686, "M": 111_886, "S": 54_286}
-"""Trainable parameters reported by Zarrar et al. (2024) for 1081-beam scans."""
-
-MIN_STD = 1e-3
-"""Floor for the per-beam std (metres): a beam that is constant in the data must not blow up."""
-
-DEFAULT_MAX_RANGE_M = 30.0
-"""Default sensor range (LidarConfig.max_range_m): NaN readings and larger ranges map to this."""
-
-ArrayLike = np.ndarray | torch.Tensor | Sequence[float] | float
-
-
-# --------------------------------------------------------------------------- shapes
-
-
-def _check_variant(variant: str) -> None:
-    if variant not in VARIANT_STRIDE:
-        raise ValueError(f"variant must be one of 'L', 'M', 'S', got {variant!r}.")
-
-
-def decimated_beams(n_beams: int, variant: Variant = "L") -> int:
-    """Number of beams the conv stack sees: ``len(range(0, n_beams, stride))``."""
-    _check_variant(variant)
-    if not isinstance(n_beams, int | np.integer) or isinstance(n_beams, bool) or n_beams < 1:
-        raise ValueError(f"n_beams must be a positive integer, got {n_beams!r}.")
-    return math.ceil(int(n_beams) / VARIANT_STRIDE[variant])
-
-
-def conv_output_lengths(n_beams: int, variant: Variant = "L") -> list[int]:
-    """Sequence length after each conv layer (no padding: ``(L - kernel) // stride + 1``).
-
-    Raises ``ValueError`` when the (decimated) scan is too short for the conv stack.
-    """
-    length = decimated_beams(n_beams, variant)
-    lengths = []
-    for i, (_, kernel, stride) in enumerate(CONV_LAYERS):
-        if length < kernel:
-            raise ValueError(
-                f"n_beams={n_beams} is too small for TinyLidarNet variant {variant!r}: conv layer "
-                f"{i + 1} (kernel {kernel}) gets a sequence of length {length}. Variant "
-                f"{variant!r} needs n_beams >= {min_beams(variant)}."
-            )
-        length = (length - kernel) // stride + 1
-        lengths.append(length)
-    return lengths
-
-
-def min_beams(variant: Variant = "L") -> int:
-    """Smallest scan length (full, before decimation) that the conv stack accepts."""
-    _check_variant(variant)
-    # Walk the stack backwards: a layer needs (out - 1) * stride + kernel inputs for out outputs.
-    length = 1
-    for _, kernel, stride in reversed(CONV_LAYERS):
-        length = (length - 1) * stride + kernel
-    return (length - 1) * VARIANT_STRIDE[variant] + 1
-
-
-def flattened_features(n_beams: int, variant: Variant = "L") -> int:
-    """Size of the flattened conv output = input size of the first dense layer."""
-    return CONV_LAYERS[-1][0] * conv_output_lengths(n_beams, variant)[-1]
-
-
-def expected_parameters(n_beams: int = 1081, variant: Variant = "L") -> int:
-    """Trainable parameter count computed from the layer shapes (weights + biases)."""
-    total = 0
-    in_channels = 1
-    for filters, kernel, _ in CONV_LAYERS:
-        total += in_channels * kernel * filters + filters
-        in_channels = filters
-    fan_in = flattened_features(n_beams, variant)
-    for units in (*HEAD_UNITS, N_ACTIONS):
-        total += fan_in * units + units
-        fan_in = units
-    return total
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters of ``module`` (buffers such as the normalisation excluded)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-# --------------------------------------------------------------------------- network
-
-
-def _per_beam(value: ArrayLike | None, n_beams: int, default: float, name: str) -> torch.Tensor:
-    """``value`` as a float32 (n_beams,) tensor; a scalar is broadcast, None gives ``default``."""
-    if value is None:
-        return torch.full((n_beams,), default, dtype=torch.float32)
-    if isinstance(value, torch.Tensor):
-        t = value.detach().to(device="cpu", dtype=torch.float32).clone()
-    else:
-        t = torch.as_tensor(np.asarray(value, dtype=np.float32).copy())
-    if t.ndim == 0:
-        t = t.expand(n_beams).clone()
-    if tuple(t.shape) != (n_beams,):
-        raise ValueError(
-            f"{name} must be a scalar or have shape ({n_beams},) (one value per beam), "
-            f"got shape {tuple(t.shape)}."
-        )
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must be finite.")
-    return t
-
-
-class LidarEncoder(nn.Module):
-    """Sanitise + normalise + decimate + conv stack + flatten: the feature part of the network.
-
-    Input: raw scan (B, n_beams) in metres (any float dtype; computed in float32).
-    Output: features (B, features_dim), ``features_dim = 64 * final conv length``.
-
-    Buffers (saved with the weights): ``scan_mean``, ``scan_std`` of shape (n_beams,), metres.
-    """
-
-    def __init__(
-        self,
-        n_beams: int = 1081,
-        variant: Variant = "L",
-        scan_mean: ArrayLike | None = None,
-        scan_std: ArrayLike | None = None,
-        max_range_m: float = DEFAULT_MAX_RANGE_M,
-    ) -> None:
-        super().__init__()
-        _check_variant(variant)
-        if not (
-            isinstance(max_range_m, numbers.Real) and math.isfinite(max_range_m) and max_range_m > 0
-        ):
-            raise ValueError(f"max_range_m must be a finite number > 0, got {max_range_m!r}.")
-        self.features_dim = flattened_features(n_beams, variant)  # validates n_beams
-        self.n_beams = int(n_beams)
-        self.variant: Variant = variant
-        self.stride = VARIANT_STRIDE[variant]
-        self.max_range_m = float(max_range_m)
-        self.register_buffer("scan_mean", _per_beam(scan_mean, self.n_beams, 0.0, "scan_mean"))
-        std = _per_beam(scan_std, self.n_beams, 1.0, "scan_std")
-        self.register_buffer("scan_std", std.clamp_min(MIN_STD))
-        layers: list[nn.Module] = []
-        in_channels = 1
-        for filters, kernel, stride in CONV_LAYERS:
-            layers += [nn.Conv1d(in_channels, filters, kernel, stride), nn.ReLU()]
-            in_channels = filters
-        self.conv = nn.Sequential(*layers)
-
-    def extra_repr(self) -> str:
-        return f"n_beams={self.n_beams}, variant={self.variant!r}, max_range_m={self.max_range_m}"
-
-    def normalise(self, scan: torch.Tensor) -> torch.Tensor:
-        """Sanitised, normalised, decimated scan: (B, n_beams) metres -> (B, ceil(n/stride))."""
-        if not torch.jit.is_tracing():  # shape checks would be baked into an ONNX trace
-            if scan.ndim != 2 or scan.shape[1] != self.n_beams:
-                raise ValueError(
-                    f"TinyLidarNet expects scans of shape (batch, {self.n_beams}), "
-                    f"got {tuple(scan.shape)}."
-                )
-        mean, std = self.scan_mean, self.scan_std
-        if self.stride > 1:
-            # Every step below is per beam, so decimating first gives exactly the same result as
-            # normalising the full scan, with less work.
-            scan = scan[:, :: self.stride]
-            mean, std = mean[:: self.stride], std[:: self.stride]
-        x = scan.to(mean.dtype)
-        # A NaN reading (dropout) means "nothing seen"; +inf/-inf and out-of-range values are
-        # clamped so one bad beam cannot push activations far outside the training distribution.
-        x = torch.where(torch.isnan(x), torch.full_like(x, self.max_range_m), x)
-        x = x.clamp(0.0, self.max_range_m)
-        # The floor is re-applied here because loaded buffers bypass the constructor.
-        return (x - mean) / std.clamp_min(MIN_STD)
-
-    def forward(self, scan: torch.Tensor) -> torch.Tensor:
-        """(B, n_beams) metres -> (B, features_dim)."""
-        x = self.normalise(scan).unsqueeze(1)  # (B, 1, L): one input channel
-        return self.conv(x).flatten(1)
-
-
-def _make_head(features_dim: int) -> nn.Sequential:
-    """Dense 100 -> 50 -> 10 (ReLU) -> Dense 2 -> tanh."""
-    layers: list[nn.Module] = []
-    fan_in = features_dim
-    for units in HEAD_UNITS:
-        layers += [nn.Linear(fan_in, units), nn.ReLU()]
-        fan_in = units
-    layers += [nn.Linear(fan_in, N_ACTIONS), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
-class TinyLidarNet(nn.Module):
-    """Tiny Lidar Net: raw scan (B, n_beams) metres -> action (B, 2) in [-1, 1].
-
-    Args:
-        n_beams: length of the env's scan (the model input), before decimation.
-        variant: "L" (all beams), "M" (every 2nd beam) or "S" (every 4th beam).
-        scan_mean: per-beam mean in metres, scalar or (n_beams,); default 0.
-        scan_std: per-beam std in metres, scalar or (n_beams,); default 1; floored at 1e-3.
-        max_range_m: NaN readings become this; inputs are clamped to [0, max_range_m].
-
-    Submodules: ``features`` (:class:`LidarEncoder`) and ``head`` (dense layers, indices
-    0, 2, 4, 6 are the Linear layers, 7 is the tanh).
-    """
-
-    def __init__(
-        self,
-        n_beams: int = 1081,
-        variant: Variant = "L",
-        scan_mean: ArrayLike | None = None,
-        scan_std: ArrayLike | None = None,
-        max_range_m: float = DEFAULT_MAX_RANGE_M,
-    ) -> None:
-        super().__init__()
-        self.features = LidarEncoder(n_beams, variant, scan_mean, scan_std, max_range_m)
-        self.head = _make_head(self.features.features_dim)
-
-    @property
-    def n_beams(self) -> int:
-        """Input scan length."""
-        return self.features.n_beams
-
-    @property
-    def variant(self) -> Variant:
-        """ "L", "M" or "S"."""
-        return self.features.variant
-
-    @property
-    def max_range_m(self) -> float:
-        """Clamp / NaN replacement range in metres."""
-        return self.features.max_range_m
-
-    def forward(self, scan: torch.Tensor) -> torch.Tensor:
-        """(B, n_beams) float metres -> (B, 2) float32 in [-1, 1] = [steering, speed]."""
-        return self.head(self.features(scan))
-
-
-# --------------------------------------------------------------------------- SB3 policy
-
-
-class TinyLidarNetFeatures(BaseFeaturesExtractor):
-    """SB3 features extractor: the :class:`LidarEncoder` of Tiny Lidar Net.
-
-    Observation: ``Box`` of shape (n_beams,), raw ranges in metres. Features: (B, features_dim).
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Box,
-        variant: Variant = "L",
-        scan_mean: ArrayLike | None = None,
-        scan_std: ArrayLike | None = None,
-        max_range_m: float = DEFAULT_MAX_RANGE_M,
-    ) -> None:
-        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-            raise ValueError(
-                "TinyLidarNet needs a 1-D Box observation space (one scan), "
-                f"got {observation_space}."
-            )
-        encoder = LidarEncoder(
-            observation_space.shape[0], variant, scan_mean, scan_std, max_range_m
-        )
-        super().__init__(observation_space, encoder.features_dim)
-        self.encoder = encoder
-
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        """(B, n_beams) metres -> (B, features_dim)."""
-        return self.encoder(observations)
-
-
-def _space_max_range(space: spaces.Space) -> float:
-    """The observation space's common upper bound if finite, else the default 30 m."""
-    high = getattr(space, "high", None)
-    if high is not None and np.all(np.isfinite(high)) and np.all(high == high.flat[0]):
-        return float(high.flat[0])
-    return DEFAULT_MAX_RANGE_M
-
-
-def _box_to_dict(space: spaces.Box) -> dict[str, Any]:
-    return {
-        "low": space.low.tolist(),
-        "high": space.high.tolist(),
-        "shape": list(space.shape),
-        "dtype": str(space.dtype),
-    }
-
-
-def _box_from_dict(data: dict[str, Any]) -> spaces.Box:
-    dtype = np.dtype(data["dtype"])
-    return spaces.Box(
-        np.asarray(data["low"], dtype=dtype).reshape(data["shape"]),
-        np.asarray(data["high"], dtype=dtype).reshape(data["shape"]),
-        dtype=dtype,
-    )
-
-
-def _constant_schedule(_progress_remaining: float) -> float:
-    """Stand-in learning rate for a policy loaded on its own (its optimizer is not restored)."""
-    return 0.0
-
-
-class TinyLidarNetPolicy(ActorCriticPolicy):
-    """Actor-critic policy whose deterministic action is exactly :class:`TinyLidarNet`.
-
-    - features extractor: :class:`TinyLidarNetFeatures` (normalise + decimate + convs + flatten);
-    - actor: MLP [100, 50, 10] (ReLU) then Linear(10, 2) + tanh = the Gaussian mean;
-    - critic: MLP ``net_arch["vf"]`` (default [64, 64], ReLU) + Linear(., 1) (SB3's value head);
-    - state-independent learnable ``log_std`` (SB3 default, ``log_std_init``).
-
-    Use it directly for imitation's ``bc.BC(policy=...)``/DAgger, or as ``PPO(TinyLidarNetPolicy,
-    env, policy_kwargs=dict(variant="S"))``. ``max_range_m=None`` takes the observation space's
-    upper bound (the env's LidarConfig.max_range_m). ``save``/``load`` are pickle-free.
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Callable[[float], float],
-        variant: Variant = "L",
-        scan_mean: ArrayLike | None = None,
-        scan_std: ArrayLike | None = None,
-        max_range_m: float | None = None,
-        net_arch: dict[str, list[int]] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        **kwargs: Any,
-    ) -> None:
-        for key in ("features_extractor_class", "features_extractor_kwargs"):
-            if kwargs.pop(key, None) is not None:
-                raise ValueError(
-                    f"TinyLidarNetPolicy sets {key} itself; pass variant, scan_mean, scan_std "
-                    "and max_range_m instead."
-                )
-        if kwargs.get("use_sde", False):
-            raise ValueError(
-                "TinyLidarNetPolicy supports only the diagonal Gaussian (use_sde=False)."
-            )
-        if activation_fn is not nn.ReLU:
-            raise ValueError(f"Tiny Lidar Net uses ReLU, got activation_fn={activation_fn}.")
-        if not (isinstance(action_space, spaces.Box) and action_space.shape == (N_ACTIONS,)):
-            raise ValueError(f"action_space must be Box of shape (2,), got {action_space}.")
-        arch = {"pi": list(HEAD_UNITS), "vf": [64, 64]}
-        if net_arch is not None:
-            if not isinstance(net_arch, dict) or set(net_arch) - {"pi", "vf"}:
-                raise ValueError(f"net_arch must be dict(pi=..., vf=...), got {net_arch!r}.")
-            if list(net_arch.get("pi", HEAD_UNITS)) != list(HEAD_UNITS):
-                raise ValueError(
-                    f"The actor of Tiny Lidar Net is fixed at {list(HEAD_UNITS)}, "
-                    f"got net_arch['pi']={net_arch['pi']}; only net_arch['vf'] can change."
-                )
-            arch["vf"] = [int(u) for u in net_arch.get("vf", arch["vf"])]
-        if max_range_m is None:
-            max_range_m = _space_max_range(observation_space)
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=arch,
-            activation_fn=nn.ReLU,
-            features_extractor_class=TinyLidarNetFeatures,
-            features_extractor_kwargs={
-                "variant": variant,
-                "scan_mean": scan_mean,
-                "scan_std": scan_std,
-                "max_range_m": float(max_range_m),
-            },
-            **kwargs,
-        )
-
-    def _build(self, lr_schedule: Callable[[float], float]) -> None:
-        super()._build(lr_schedule)
-        # Wrap the existing Linear(10, 2) rather than replacing it: the optimizer created in
-        # super()._build already holds its parameters, and the ortho init (gain 0.01) is kept.
-        self.action_net = nn.Sequential(self.action_net, nn.Tanh())
-
-    @property
-    def encoder(self) -> LidarEncoder:
-        """The actor's :class:`LidarEncoder` (shared with the critic by default)."""
-        return self.pi_features_extractor.encoder
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        del data["features_extractor_class"], data["features_extractor_kwargs"]
-        enc = self.encoder
-        # Read the live encoder (not the constructor arguments) so that weights loaded by
-        # network_into_policy carry their normalisation into a saved policy; lists, not arrays,
-        # so the data is plain Python.
-        data.update(
-            # SB3 2.2 leaves this out, so a non-shared critic would not survive save/load.
-            share_features_extractor=self.share_features_extractor,
-            variant=enc.variant,
-            scan_mean=enc.scan_mean.cpu().tolist(),
-            scan_std=enc.scan_std.cpu().tolist(),
-            max_range_m=enc.max_range_m,
-        )
-        return data
-
-    def save(self, path: str) -> None:
-        """Write the weights and constructor arguments; :meth:`load` restores them.
-
-        Same layout as SB3 (``{"state_dict", "data"}`` via ``torch.save``) but ``data`` holds only
-        plain Python values (spaces as low/high lists, the optimizer by name), so ``load`` works
-        with ``torch.load(weights_only=True)`` and never unpickles code.
-        """
-        data = self._get_constructor_parameters()
-        data.pop("lr_schedule")
-        data.pop("activation_fn")  # always ReLU
-        data["observation_space"] = _box_to_dict(data["observation_space"])
-        data["action_space"] = _box_to_dict(data["action_space"])
-        opt = data.pop("optimizer_class")
-        if getattr(torch.optim, opt.__name__, None) is not opt:
-            raise ValueError(f"Only torch.optim optimizers can be saved, got {opt}.")
-        data["optimizer_class"] = opt.__name__
-        torch.save({"state_dict": self.state_dict(), "data": data}, path)
-
-    @classmethod
-    def load(cls, path: str, device: torch.device | str = "auto") -> TinyLidarNetPolicy:
-        """Load a policy written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        from stable_baselines3.common.utils import get_device
-
-        device = get_device(device)
-        saved = torch.load(path, map_location=device, weights_only=True)
-        data = dict(saved["data"])
-        data["observation_space"] = _box_from_dict(data["observation_space"])
-        data["action_space"] = _box_from_dict(data["action_space"])
-        data["optimizer_class"] = getattr(torch.optim, data["optimizer_class"])
-        model = cls(lr_schedule=_constant_schedule, **data)
-        model.load_state_dict(saved["state_dict"])
-        model.to(device)
-        return model
-
-
-# --------------------------------------------------------------------------- conversions
-
-
-def _linears(seq: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in seq if isinstance(m, nn.Linear)]
-
-
-def _copy_linear(dst: nn.Linear, src: nn.Linear) -> None:
-    if dst.weight.shape != src.weight.shape:
-        raise ValueError(f"Linear shape mismatch: {tuple(src.weight.shape)} -> {dst.weight.shape}.")
-    dst.weight.copy_(src.weight)
-    dst.bias.copy_(src.bias)
-
-
-def _check_compatible(net: TinyLidarNet, enc: LidarEncoder) -> None:
-    if (net.n_beams, net.variant) != (enc.n_beams, enc.variant):
-        raise ValueError(
-            f"TinyLidarNet(n_beams={net.n_beams}, variant={net.variant!r}) does not match the "
-            f"policy (n_beams={enc.n_beams}, variant={enc.variant!r})."
-        )
-
-
-@torch.no_grad()
-def policy_to_network(policy: TinyLidarNetPolicy) -> TinyLidarNet:
-    """A CPU :class:`TinyLidarNet` (eval mode) computing ``policy``'s deterministic action.
-
-    Copies the actor's features extractor (incl. normalisation), policy MLP and action head; the
-    critic and ``log_std`` are not part of the network.
-    """
-    enc = policy.encoder
-    net = TinyLidarNet(enc.n_beams, enc.variant, max_range_m=enc.max_range_m)
-    net.features.load_state_dict({k: v.cpu() for k, v in enc.state_dict().items()})
-    src = [*_linears(policy.mlp_extractor.policy_net), *_linears(policy.action_net)]
-    dst = _linears(net.head)
-    if len(src) != len(dst):
-        raise ValueError(f"Policy has {len(src)} actor Linear layers, TinyLidarNet {len(dst)}.")
-    for d, s in zip(dst, src, strict=True):
-        _copy_linear(d, s)
-    return net.eval()
-
-
-@torch.no_grad()
-def network_into_policy(net: TinyLidarNet, policy: TinyLidarNetPolicy) -> None:
-    """Load ``net``'s weights and normalisation into ``policy``'s actor, in place.
-
-    E.g. to start PPO from BC weights. The critic and ``log_std`` are left as they are; with a
-    separate critic features extractor (``share_features_extractor=False``) its encoder is
-    initialised from ``net`` too.
-    """
-    encoders = [policy.pi_features_extractor.encoder]
-    if policy.vf_features_extractor is not policy.pi_features_extractor:
-        encoders.append(policy.vf_features_extractor.encoder)
-    for enc in encoders:  # check all before changing anything
-        _check_compatible(net, enc)
-    for enc in encoders:
-        enc.load_state_dict(net.features.state_dict())
-        enc.max_range_m = net.max_range_m
-    src = _linears(net.head)
-    dst = [*_linears(policy.mlp_extractor.policy_net), *_linears(policy.action_net)]
-    for d, s in zip(dst, src, strict=True):
-        _copy_linear(d, s)
+from trainers.sb3_policy import (
+    TinyLidarNetFeatures,
+    TinyLidarNetPolicy,
+    network_into_policy,
+    policy_to_network,
+)
+
+__all__ = [
+    "CONV_LAYERS",
+    "DEFAULT_MAX_RANGE_M",
+    "HEAD_UNITS",
+    "MIN_STD",
+    "N_ACTIONS",
+    "PAPER_PARAMETERS",
+    "VARIANT_STRIDE",
+    "ArrayLike",
+    "LidarEncoder",
+    "TinyLidarNet",
+    "TinyLidarNetFeatures",
+    "TinyLidarNetPolicy",
+    "Variant",
+    "conv_output_lengths",
+    "count_parameters",
+    "decimated_beams",
+    "expected_parameters",
+    "flattened_features",
+    "min_beams",
+    "network_into_policy",
+    "policy_to_network",
+]

@@ -2,13 +2,14 @@
 
 Reads top to bottom: resolve the start (a BC/DAgger model directory, or a fresh network with
 scan statistics from random driving), build the SB3 face of the vector env with the model's env
-config, build PPO with :class:`~trainers.models.TinyLidarNetPolicy` and load the start weights,
+config, build PPO with :class:`~trainers.sb3_policy.TinyLidarNetPolicy` and load the start weights,
 train with a callback that tracks rollouts and validates on held-out seeds, and save the best
 validated policy in the same model-directory format as BC.
 
 Fine-tuning a BC actor with PPO easily wrecks it in the first updates: the critic starts untrained
 (its advantages are noise) and a default exploration std (1.0 in action units) drives a different
-car than the one BC learnt. The remedies used here, each a field of :class:`RLConfig`:
+car than the one BC learnt. The remedies used here, each a field of :class:`RLConfig`'s
+``finetune`` section (:class:`~trainers.rl_config.FineTuneConfig`) or of its ``ppo`` section:
 
 - a small initial action std (``log_std_init``; e.g. 0.08 of the [-1, 1] range);
 - a critic of its own (``share_features_extractor=False``, its encoder copied from BC) so that
@@ -40,12 +41,14 @@ from stable_baselines3.common.logger import Logger
 from tinylidar_gym.data.dataset import scan_stats
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
-from trainers.configs import RLConfig
+from tinylidar_gym.sim.config import ConfigError, EnvConfig, config_from_dict, config_to_dict
+from trainers.core import KeepBest, refuse_existing_model, start_training
 from trainers.export import load_model, model_env_config, save_model
-from trainers.models import TinyLidarNet, TinyLidarNetPolicy, network_into_policy, policy_to_network
+from trainers.network import TinyLidarNet
+from trainers.rl_config import RLConfig
 from trainers.rl_monitor import RolloutCallback, TrackerOutput
-from trainers.tracking import Tracker, TrackingConfig, make_tracker, require_trackers
+from trainers.sb3_policy import TinyLidarNetPolicy, network_into_policy, policy_to_network
+from trainers.tracking import Tracker, TrackingConfig, make_tracker, tracker_record
 from trainers.validation import better, closed_loop_figures, figures_line
 from trainers.vec_env import TinyLidarSB3VecEnv
 
@@ -66,9 +69,9 @@ def _start(cfg: RLConfig, env_cfg: EnvConfig | None) -> tuple[TinyLidarNet | Non
     model_env = config_from_dict(EnvConfig, model_env_config(init))
     env_cfg = env_cfg or model_env
     if env_cfg.lidar.n_beams != net.n_beams:
-        raise ValueError(
-            f"the env gives {env_cfg.lidar.n_beams}-beam scans but {init} takes {net.n_beams}; "
-            "train in the model's own env config (leave the env out)."
+        raise ConfigError(
+            f"the env gives {env_cfg.lidar.n_beams}-beam scans but {init} takes {net.n_beams} "
+            "(train in the model's own env config: leave the env out)"
         )
     return net, doc, env_cfg
 
@@ -149,23 +152,23 @@ def build_ppo(cfg: RLConfig, env_cfg: EnvConfig, start: TinyLidarNet | None) -> 
     model = _TwoRatePPO(
         TinyLidarNetPolicy,
         venv,
-        learning_rate=cfg.learning_rate,
-        n_steps=cfg.n_steps,
-        batch_size=cfg.batch_size,
-        n_epochs=cfg.n_epochs,
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        clip_range=cfg.clip_range,
-        ent_coef=cfg.ent_coef,
-        vf_coef=cfg.vf_coef,
-        max_grad_norm=cfg.max_grad_norm,
-        target_kl=cfg.target_kl,
+        learning_rate=cfg.ppo.learning_rate,
+        n_steps=cfg.ppo.n_steps,
+        batch_size=cfg.ppo.batch_size,
+        n_epochs=cfg.ppo.n_epochs,
+        gamma=cfg.ppo.gamma,
+        gae_lambda=cfg.ppo.gae_lambda,
+        clip_range=cfg.ppo.clip_range,
+        ent_coef=cfg.ppo.ent_coef,
+        vf_coef=cfg.ppo.vf_coef,
+        max_grad_norm=cfg.ppo.max_grad_norm,
+        target_kl=cfg.ppo.target_kl,
         policy_kwargs={
             "variant": variant,
             "scan_mean": scan_mean,
             "scan_std": scan_std,
-            "log_std_init": cfg.log_std_init,
-            "share_features_extractor": cfg.share_features_extractor,
+            "log_std_init": cfg.finetune.log_std_init,
+            "share_features_extractor": cfg.finetune.share_features_extractor,
         },
         seed=cfg.seed,
         device=cfg.device,
@@ -176,15 +179,91 @@ def build_ppo(cfg: RLConfig, env_cfg: EnvConfig, start: TinyLidarNet | None) -> 
     actor, critic = _actor_critic_params(policy)
     policy.optimizer = torch.optim.Adam(
         [
-            {"params": actor, "lr": cfg.learning_rate},
-            {"params": critic, "lr": cfg.critic_learning_rate},
+            {"params": actor, "lr": cfg.ppo.learning_rate},
+            {"params": critic, "lr": cfg.finetune.critic_learning_rate},
         ],
         eps=1e-5,
     )
-    model.critic_learning_rate = cfg.critic_learning_rate
-    model.critic_warmup = int(cfg.critic_warmup or 0)
+    model.critic_learning_rate = cfg.finetune.critic_learning_rate
+    model.critic_warmup = int(cfg.finetune.critic_warmup or 0)
 
     return model
+
+
+class _Validation:
+    """Validates the policy on val seeds at a step, checkpoints it, keeps the best (start
+    included)."""
+
+    def __init__(
+        self,
+        policy: TinyLidarNetPolicy,
+        env_cfg: EnvConfig,
+        cfg: RLConfig,
+        out_dir: Path,
+        run_config: dict[str, Any],
+        progress: bool,
+    ) -> None:
+        self.policy, self.env_cfg, self.out_dir = policy, env_cfg, out_dir
+        self.run_config = {**run_config, "env": config_to_dict(env_cfg)}
+        self.seeds = split_seeds("val", 0, cfg.val_episodes)
+        self.progress = progress
+        self.history: list[dict[str, Any]] = []
+        self.best: KeepBest[int] = KeepBest(better)
+
+    def checkpoint(self, step: int) -> Path:
+        return self.out_dir / "checkpoints" / f"step_{step:09d}"
+
+    def __call__(self, step: int) -> dict[str, Any]:
+        ckpt = self.checkpoint(step)
+        net = policy_to_network(self.policy)
+        figures = closed_loop_figures(net, self.seeds, self.env_cfg, f"ppo@{step}", run_dir=ckpt)
+        figures["step"] = step
+        self.history.append(figures)
+        save_model(ckpt, net, {**self.run_config, "step": step}, onnx=False)
+        self.best.offer(figures, step)
+        if self.progress:
+            print(f"validation @ {step:,} steps: {figures_line(figures)}")
+        return figures
+
+
+def _run_config(cfg: RLConfig, start_doc: dict[str, Any]) -> dict[str, Any]:
+    """The run's configuration: PPO settings, the start model and its lineage."""
+    meta = start_doc.get("metadata") or {}
+    start_info = {
+        "path": None if cfg.init is None else str(cfg.init),
+        "kind": "scratch" if cfg.init is None else "model",
+        "expert_labels": _expert_labels(start_doc),
+        "training": meta.get("training"),
+    }
+    return {
+        "rl": dataclasses.asdict(cfg),
+        "start": start_info,
+        "dataset": meta.get("dataset"),
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+    }
+
+
+def _report(
+    model: PPO, cfg: RLConfig, callback: RolloutCallback, val: _Validation, seconds: float
+) -> dict[str, Any]:
+    """The training report; ``kept_step`` is the policy that becomes the model."""
+    chosen = val.best.figures if cfg.keep == "best" else val.history[-1]
+    return {
+        "algorithm": "ppo",
+        "env_steps": int(model.num_timesteps),
+        "rollouts": callback.rollouts,
+        "updates": model.updates_done,
+        "train_seconds": seconds,
+        "kept": cfg.keep,
+        "kept_step": chosen["step"],
+        "kept_val": chosen,
+        "start_val": val.history[0],
+        "final_val": val.history[-1],
+        # Imitation labels behind the start model; PPO itself asks the expert for none.
+        "expert_labels": val.run_config["start"]["expert_labels"],
+        "history": val.history,
+    }
 
 
 def train_rl(
@@ -202,99 +281,44 @@ def train_rl(
     """
     cfg = (cfg or RLConfig()).resolved()
     tracking = tracking or TrackingConfig()
-    out_dir = Path(out_dir)
-    if (out_dir / "model.json").exists():
-        raise FileExistsError(
-            f"{out_dir} already holds a model; models are never overwritten. Choose another --out."
-        )
+    refuse_existing_model(out_dir)
     start_net, start_doc, env_cfg = _start(cfg, env_cfg)
-    if tracker is None:
-        require_trackers(tracking)  # a missing tracker extra fails before any work is done
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    out_dir = start_training(out_dir, cfg.seed, cfg.threads, None if tracker else tracking)
     t0 = time.perf_counter()
-
     model = build_ppo(cfg, env_cfg, start_net)
-    venv, policy = model.env, model.policy
-
-    start_info = {
-        "path": None if cfg.init is None else str(cfg.init),
-        "kind": "scratch" if cfg.init is None else "model",
-        "expert_labels": _expert_labels(start_doc),
-        "training": (start_doc.get("metadata") or {}).get("training"),
-    }
-    run_config = {
-        "rl": dataclasses.asdict(cfg),
-        "start": start_info,
-        "dataset": (start_doc.get("metadata") or {}).get("dataset"),
-        "git_commit": git_commit(),
-        "versions": package_versions(),
-    }
+    run_config = _run_config(cfg, start_doc)
     own_tracker = tracker is None
     tracker = tracker or make_tracker(tracking, run_config, out_dir)
     try:
         model.set_logger(Logger(folder=None, output_formats=[TrackerOutput(tracker)]))
-        tracker.watch(policy, log_every=100)
-        val_seeds = split_seeds("val", 0, cfg.val_episodes)
-        history: list[dict[str, Any]] = []
-        best: dict[str, Any] | None = None
-
-        def validate(step: int) -> dict[str, Any]:
-            nonlocal best
-            ckpt = out_dir / "checkpoints" / f"step_{step:09d}"
-            net = policy_to_network(policy)
-            figures = closed_loop_figures(net, val_seeds, env_cfg, f"ppo@{step}", run_dir=ckpt)
-            figures["step"] = step
-            history.append(figures)
-            save_model(ckpt, net, {**run_config, "env": config_to_dict(env_cfg), "step": step},
-                       onnx=False)  # fmt: skip
-            if better(figures, best):
-                best = figures
-            if progress:
-                print(f"validation @ {step:,} steps: {figures_line(figures)}")
-            return figures
-
-        callback = RolloutCallback(validate, cfg.val_every, progress)
+        tracker.watch(model.policy, log_every=100)
+        val = _Validation(model.policy, env_cfg, cfg, out_dir, run_config, progress)
+        callback = RolloutCallback(val, cfg.val_every, progress)
         model.learn(cfg.total_timesteps, callback=callback, log_interval=1)
-        assert best is not None
-        chosen = best if cfg.keep == "best" else history[-1]
-        chosen_net, _ = load_model(out_dir / "checkpoints" / f"step_{chosen['step']:09d}")
-        train_seconds = time.perf_counter() - t0
-        report = {
-            "algorithm": "ppo",
-            "env_steps": int(model.num_timesteps),
-            "rollouts": callback.rollouts,
-            "updates": model.updates_done,
-            "train_seconds": train_seconds,
-            "kept": cfg.keep,
-            "kept_step": chosen["step"],
-            "kept_val": chosen,
-            "start_val": history[0],
-            "final_val": history[-1],
-            # Imitation labels behind the start model; PPO itself asks the expert for none.
-            "expert_labels": start_info["expert_labels"],
-            "history": history,
-        }
+        report = _report(model, cfg, callback, val, time.perf_counter() - t0)
+        chosen_net, _ = load_model(val.checkpoint(report["kept_step"]))
         metadata = {
-            **run_config,
-            "env": config_to_dict(env_cfg),
+            **val.run_config,
             "training": {k: v for k, v in report.items() if k != "history"},
-            "tracker": {"name": tracker.name, "run_id": tracker.run_id, **tracker.run_info()},
+            "tracker": tracker_record(tracker),
         }
         save_model(out_dir, chosen_net, metadata)
+        kept = {f"kept_val/{k}": v for k, v in report["kept_val"].items() if _is_number(v)}
         tracker.summary(
             {
                 "env_steps": report["env_steps"],
-                "train_seconds": train_seconds,
-                "kept_step": chosen["step"],
-                **{f"kept_val/{k}": v for k, v in chosen.items() if isinstance(v, int | float)},
+                "train_seconds": report["train_seconds"],
+                "kept_step": report["kept_step"],
+                **kept,
             }
         )
         tracker.log_model(out_dir, "tiny-lidar-net")
     finally:
-        venv.close()
+        model.env.close()
         if own_tracker:
             tracker.finish()
     return report
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float)

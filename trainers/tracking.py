@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from tinylidar_gym.sim.errors import UserError
+
 TrackerName = Literal["wandb", "mlflow", "both", "none"]
 WandbMode = Literal["offline", "online", "disabled"]
 
@@ -45,7 +47,7 @@ class TrackingConfig:
     """Register the trained model under this name in the MLflow model registry (None: don't)."""
 
 
-class TrackerUnavailableError(ImportError):
+class TrackerUnavailableError(UserError, ImportError):
     """A tracker was asked for but its package is not installed."""
 
 
@@ -192,6 +194,13 @@ def make_tracker(cfg: TrackingConfig, run_config: dict[str, Any], directory: Pat
     return _combine([cls(cfg, run_config, Path(directory)) for cls in classes])
 
 
+def tracker_record(tracker: Tracker) -> dict[str, Any]:
+    """What a model.json stores about the runs that trained it: per-tracker run ids
+    (``{"wandb": {...}, "mlflow": {...}}``) so that its evaluation joins them, plus "name" and
+    "run_id", the older single-tracker form, so that older readers still find the run."""
+    return {"name": tracker.name, "run_id": tracker.run_id, **tracker.run_info()}
+
+
 def model_runs(model_meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The tracker runs recorded in a model.json: ``{tracker: {"run_id": ..., ...}}``.
 
@@ -206,17 +215,16 @@ def model_runs(model_meta: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def tracker_for_model(
-    model_dir: Path, model_meta: dict[str, Any], cfg: TrackingConfig | WandbMode | None = None
+    model_dir: Path, model_meta: dict[str, Any], cfg: TrackingConfig | None = None
 ) -> Tracker:
     """A tracker that logs into the runs that trained the model (e.g. its evaluation).
 
     Every run recorded in the model's metadata is reopened, unless ``cfg.tracker`` is 'none'
     (wandb also not when its mode is 'disabled'). ``cfg.mlflow_uri`` overrides the tracking URI
     recorded with the MLflow run. A recorded tracker that is not installed here is skipped with
-    a warning. ``cfg`` may also be a wandb mode, the older form of this call.
+    a warning.
     """
-    if cfg is None or isinstance(cfg, str):
-        cfg = TrackingConfig(wandb_mode=cfg or "offline")
+    cfg = cfg or TrackingConfig()
     if cfg.tracker == "none":
         return Tracker()
     trackers: list[Tracker] = []

@@ -12,6 +12,10 @@ from typing import Any
 
 from trainers.tracking import Tracker, TrackingConfig
 
+ONLINE_INIT_TIMEOUT_S = 30.0
+"""How long an online run waits for the wandb server before giving up (tracking then turns off
+and training goes on); wandb's own default is 90 s."""
+
 
 class WandbTracker(Tracker):
     """wandb in ``cfg.wandb_mode`` (offline by default); ``resume`` reopens a recorded run."""
@@ -33,6 +37,9 @@ class WandbTracker(Tracker):
         directory.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("WANDB_SILENT", "true")
         resume_id = (resume or {}).get("run_id")
+        # Online, wandb waits 90 s for its server by default; offline there is nothing to wait for.
+        online = cfg.wandb_mode == "online"
+        settings = wandb.Settings(init_timeout=ONLINE_INIT_TIMEOUT_S) if online else None
         self.run = self._guard(
             "init",
             wandb.init,
@@ -44,6 +51,7 @@ class WandbTracker(Tracker):
             id=resume_id,
             resume="allow" if resume_id else None,
             reinit="finish_previous",
+            settings=settings,
         )
         if self.run is not None:
             self.run_id = self.run.id

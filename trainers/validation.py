@@ -10,8 +10,10 @@ from typing import Any
 from tinylidar_gym.data.evaluation import aggregate, drive_seeds, evaluate
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.sim.config import EnvConfig
+from trainers.core import KeepBest
 from trainers.export import TorchPolicy
-from trainers.models import TinyLidarNet, TinyLidarNetPolicy, policy_to_network
+from trainers.network import TinyLidarNet
+from trainers.sb3_policy import TinyLidarNetPolicy, policy_to_network
 
 
 def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
@@ -70,8 +72,17 @@ class ClosedLoopValidator:
         self.seeds = split_seeds("val", 0, episodes) if episodes > 0 else []
         self.progress = progress
         self.history: list[dict[str, Any]] = []
-        self.best_net: TinyLidarNet | None = None
-        self.best_figures: dict[str, Any] | None = None
+        self.best: KeepBest[TinyLidarNet] = KeepBest(better)
+
+    @property
+    def best_net(self) -> TinyLidarNet | None:
+        """The best validated network so far (None before any validation)."""
+        return self.best.candidate
+
+    @property
+    def best_figures(self) -> dict[str, Any] | None:
+        """Its validation figures."""
+        return self.best.figures
 
     def __call__(self, policy: TinyLidarNetPolicy, where: str) -> None:
         if not self.seeds:
@@ -80,7 +91,6 @@ class ClosedLoopValidator:
         figures = closed_loop_figures(net, self.seeds, self.env_cfg, "dagger")
         figures["at"] = where
         self.history.append(figures)
-        if better(figures, self.best_figures):
-            self.best_figures, self.best_net = figures, net
+        self.best.offer(figures, net)
         if self.progress:
             print(f"validation after {where}: {figures_line(figures)}")
