@@ -26,10 +26,8 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Literal
 
-import numpy as np
-
+from tinylidar_gym.recording.chunk import MAX_PENDING_CHUNKS, Chunk
 from tinylidar_gym.recording.mcap_records import (
-    Chunk,
     attachment_index_record,
     chunk_index_record,
     chunk_record_head,
@@ -41,8 +39,6 @@ from tinylidar_gym.recording.mcap_records import (
 
 Compression = Literal["zstd", "lz4"]
 
-CHUNK_SIZE_BYTES = 1 << 19
-"""Target uncompressed chunk size: ~57 steps (1.4 s at 40 Hz) of a 1081-beam scan."""
 ZSTD_PARAMETERS = {
     "strategy": 1,  # ZSTD_fast, as the negative levels
     "window_log": 18,
@@ -55,50 +51,10 @@ ZSTD_PARAMETERS = {
 1081-beam chunks both faster and smaller than level -1, because float32 ranges cast to float64
 end in 4 zero bytes, which a 4-byte minimum match finds; lower levels give much bigger files and
 higher ones fall behind the simulation."""
-MAX_PENDING_CHUNKS = 4
-"""Chunks queued for the worker before ``write_step`` waits (bounds memory to a few MB)."""
 
 
 class RecordingWriteError(RuntimeError):
     """Writing a recording failed (write after close, disk full, ...)."""
-
-
-# --------------------------------------------------------------------------- chunk buffers
-
-CHUNK_CAPACITY = CHUNK_SIZE_BYTES + (1 << 16)
-"""Bytes allocated per chunk buffer: the target size plus room for the step that crosses it."""
-_F8 = np.dtype("<f8")
-
-
-class ChunkBuffer:
-    """A reusable chunk buffer with float64 views at each of the 8 byte alignments, so that a
-    scan is cast straight into place (no temporary array, no join)."""
-
-    _free: list[ChunkBuffer] = []  # shared by all writers of the process (list ops are atomic)
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.data = bytearray(capacity)
-        self.views = tuple(
-            np.frombuffer(self.data, _F8, count=(capacity - r) // 8, offset=r) for r in range(8)
-        )
-
-    @classmethod
-    def get(cls, capacity: int = CHUNK_CAPACITY) -> ChunkBuffer:
-        if capacity <= CHUNK_CAPACITY:
-            try:
-                return cls._free.pop()
-            except IndexError:
-                capacity = CHUNK_CAPACITY
-        return cls(capacity)
-
-    def view(self, size: int) -> memoryview:
-        return memoryview(self.data)[:size]
-
-    def release(self) -> None:
-        """Return the buffer for reuse (keeps a few; the others are freed)."""
-        if self.capacity == CHUNK_CAPACITY and len(self._free) < 2 * MAX_PENDING_CHUNKS:
-            self._free.append(self)
 
 
 # --------------------------------------------------------------------------- shared worker
@@ -389,7 +345,7 @@ class McapFile:
         if compressed is None:
             compressed = compressor(self.compression)(chunk.buffer.view(chunk.size))
         chunk.buffer.release()
-        head = chunk_record_head(chunk, self._name, len(compressed))
+        head = chunk_record_head(chunk.start, chunk.end, chunk.size, self._name, len(compressed))
         offset, length = self._pos, len(head) + len(compressed)
         self._chunk_indexes.append(
             chunk_index_record(

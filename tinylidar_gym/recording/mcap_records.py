@@ -9,15 +9,13 @@ Records are encoded here with ``struct`` (``tests/test_recording.py`` checks the
 
 from __future__ import annotations
 
-import array
-import dataclasses
 import functools
 import io
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from mcap.data_stream import RecordBuilder
@@ -25,9 +23,6 @@ from mcap.opcode import Opcode
 from mcap.records import Channel, Header, Schema
 
 from tinylidar_gym.recording import schemas as s
-
-if TYPE_CHECKING:
-    from tinylidar_gym.recording.mcap_chunks import ChunkBuffer
 
 MAGIC = b"\x89MCAP0\r\n"
 
@@ -179,58 +174,6 @@ def file_head() -> bytes:
 # --------------------------------------------------------------------------- chunks
 
 
-@dataclasses.dataclass
-class Chunk:
-    """A finished chunk, ready for the worker thread: its buffer and the bytes used, its time
-    range, and its message index records (see :func:`make_chunk`)."""
-
-    buffer: ChunkBuffer
-    size: int
-    start: int
-    """Earliest message log time."""
-    end: int
-    """Latest message log time."""
-    index: bytes
-    """Its MessageIndex records, one per channel (in channel order)."""
-    index_offsets: tuple[tuple[int, int], ...]
-    """``(channel id, offset of its record in index)``."""
-
-
-def make_chunk(
-    buffer: ChunkBuffer, size: int, idx: Sequence[int], extra: Sequence[tuple[int, int, int]]
-) -> Chunk:
-    """The :class:`Chunk` of ``buffer[:size]``, given where its messages are: ``idx``, per step
-    (flat) the log time and the offsets of its ``STEP_CHANNELS`` messages; ``extra``, other
-    messages as ``(channel, log time, offset)``.
-
-    Built by the stepping thread, which holds the GIL anyway: in the worker thread these
-    of Python would cost the stepping thread several times that, waiting for the GIL."""
-    per_channel: dict[int, bytes] = {}
-    n_steps = len(idx) // 5
-    times = [row[1] for row in extra]
-    if n_steps:  # (t, offset) pairs of each step channel, from the (n, 5) rows
-        rows = np.frombuffer(array.array("Q", idx), "=u8").reshape(n_steps, 5)
-        pairs = np.empty((len(STEP_CHANNELS), n_steps, 2), "<u8")
-        pairs[:, :, 0] = rows[:, 0]
-        pairs[:, :, 1] = rows[:, 1:].T
-        for i, channel in enumerate(STEP_CHANNELS):
-            per_channel[channel] = pairs[i].tobytes()
-        times += (idx[0], idx[-5])
-    flat_by_channel: dict[int, list[int]] = {}
-    for channel, t, offset in extra:
-        flat_by_channel.setdefault(channel, []).extend((t, offset))
-    for channel, flat in flat_by_channel.items():
-        per_channel[channel] = struct.pack(f"<{len(flat)}Q", *flat)
-    index = bytearray()
-    offsets = []
-    for channel in sorted(per_channel):
-        body = per_channel[channel]
-        offsets.append((channel, len(index)))
-        index += struct.pack("<BQHI", Opcode.MESSAGE_INDEX, 6 + len(body), channel, len(body))
-        index += body
-    return Chunk(buffer, size, min(times), max(times), bytes(index), tuple(offsets))
-
-
 # --------------------------------------------------------------------------- summary
 
 
@@ -250,15 +193,18 @@ def attachment_index_record(offset: int, length: int, size: int, name: str) -> b
     )
 
 
-def chunk_record_head(chunk: Chunk, compression: bytes, compressed_size: int) -> bytes:
-    """The Chunk record up to its (compressed) records, which follow it."""
+def chunk_record_head(
+    start: int, end: int, size: int, compression: bytes, compressed_size: int
+) -> bytes:
+    """The Chunk record up to its (compressed) records, which follow it: messages logged from
+    ``start`` to ``end`` (ns), ``size`` bytes uncompressed."""
     return struct.pack(
         f"<BQQQQII{len(compression)}sQ",
         Opcode.CHUNK,
         8 + 8 + 8 + 4 + 4 + len(compression) + 8 + compressed_size,  # record length
-        chunk.start,
-        chunk.end,
-        chunk.size,
+        start,
+        end,
+        size,
         0,  # uncompressed CRC: not computed (the zstd/lz4 frame has a checksum)
         len(compression),
         compression,

@@ -25,10 +25,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinylidar_gym.recording import schemas as s
-from tinylidar_gym.recording.mcap_chunks import (
+from tinylidar_gym.recording.chunk import (
     CHUNK_CAPACITY,
     CHUNK_SIZE_BYTES,
     ChunkBuffer,
+    make_chunk,
+)
+from tinylidar_gym.recording.mcap_chunks import (
     Compression,
     McapFile,
     RecordingWriteError,
@@ -46,7 +49,6 @@ from tinylidar_gym.recording.mcap_records import (
     MSG_HEADER_SIZE,
     OP_MESSAGE,
     STEP_CHANNELS,
-    make_chunk,
     message_head,
     metadata_record,
     npy_attachment,
