@@ -26,7 +26,7 @@ def action_space() -> spaces.Box:
 
 def validate_action(action: np.ndarray | list[float] | tuple[float, float]) -> np.ndarray:
     """Return ``action`` as float64 (2,); raise ``ValueError`` on a wrong shape or NaN/inf."""
-    a = np.asarray(action, dtype=np.float64)
+    a = action.astype(np.float64) if type(action) is np.ndarray else np.asarray(action, np.float64)
     if a.shape != (2,):
         raise ValueError(
             f"action must have shape (2,) = [steering, speed] in [-1, 1], got shape {a.shape}."

@@ -9,6 +9,7 @@ The single env and the vector env run the same per-car code, so their results ar
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit, prange
@@ -73,6 +74,11 @@ from tinylidar_gym.sim.vehicle import (
     command_from_action,
     integrate_substep,
 )
+
+# Idle OpenMP threads of the parallel kernel sleep instead of spinning (OpenMP's default). A
+# spinning thread takes the core from whatever else runs there; with one core busy elsewhere the
+# vector env ran 5-7x slower spinning than sleeping. Read when numba first starts its threads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @njit(cache=True, nogil=True)

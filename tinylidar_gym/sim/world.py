@@ -145,6 +145,7 @@ class World:
         self.courses: list[Course | None] = [None] * n_cars
         self.obstacles: list[Obstacles | None] = [None] * n_cars
         self._windows = np.full(n_cars, 3, dtype=np.int64)
+        self._arrays: tuple[np.ndarray, ...] | None = None
 
     # ------------------------------------------------------------------ layout and reset
 
@@ -153,6 +154,7 @@ class World:
         walls = course.walls
         obs_segs = obstacles.segments
         n_total = len(walls) + len(obs_segs)
+        self._arrays = None
         self.segs = _grow(self.segs, 1, n_total)
         self.cand = _grow(self.cand, 1, n_total)
         self.segs[i, len(walls) : n_total] = obs_segs
@@ -216,21 +218,23 @@ class World:
 
     def step(self, actions: np.ndarray) -> None:
         """Advance every car by one control step. ``actions``: (n_cars, 2) float64 in [-1, 1]."""
-        args = (
-            actions, self.cars, self.steer_buf, self.vehicle_params, self.env_params,
-            self.lidar_params, self.segs, self.n_wall, self.n_seg, self.centerline, self.n_cl,
-            self.lap_len, self.cp_s, self.beam_cos, self.beam_sin, self.rng, self.cand,
-            self.scratch, self.scans, self.rewards,
-        )  # fmt: skip
+        arrays = self._arrays
+        if arrays is None:  # once per layout: the arrays may have grown
+            arrays = self._arrays = (
+                self.cars, self.steer_buf, self.vehicle_params, self.env_params,
+                self.lidar_params, self.segs, self.n_wall, self.n_seg, self.centerline,
+                self.n_cl, self.lap_len, self.cp_s, self.beam_cos, self.beam_sin, self.rng,
+                self.cand, self.scratch, self.scans, self.rewards,
+            )  # fmt: skip
         if not self.parallel:
-            step_serial(*args)
+            step_serial(actions, *arrays)
             return
         # Dynamic scheduling: threads take one car at a time, so a thread slowed down by another
         # process on its core steps fewer cars instead of holding up the whole step (a static
         # split waits for its slowest thread).
         previous = set_parallel_chunksize(1)
         try:
-            step_parallel(*args)
+            step_parallel(actions, *arrays)
         finally:
             set_parallel_chunksize(previous)
 
