@@ -62,8 +62,9 @@ def _actions(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.nda
     return np.stack([steer, speed], axis=-1).astype(np.float32)
 
 
-def bench_single(args: Args) -> list[float]:
-    """Steps/s of ``gym.make("TinyLidar-v0")`` per repeat."""
+def bench_single(args: Args, cpu_us: list[float] | None = None) -> list[float]:
+    """Steps/s of ``gym.make("TinyLidar-v0")`` per repeat (``cpu_us`` gets the CPU time per
+    step, which other processes on the machine do not inflate)."""
     import gymnasium as gym
 
     import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
@@ -73,17 +74,20 @@ def bench_single(args: Args) -> list[float]:
     acts = _actions(np.random.default_rng(args.seed), args.steps, ())
     rates = []
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for a in acts:
             _, _, terminated, truncated, _ = env.step(a)
             if terminated or truncated:
                 env.reset()
         rates.append(args.steps / (time.perf_counter() - t0))
+        if cpu_us is not None:
+            cpu_us.append((time.process_time() - c0) / args.steps * 1e6)
     return rates
 
 
-def bench_vector(args: Args) -> list[float]:
-    """Agent-steps/s of the ``num_envs``-car vector env (all cores) per repeat."""
+def bench_vector(args: Args, cpu_us: list[float] | None = None) -> list[float]:
+    """Agent-steps/s of the ``num_envs``-car vector env (all cores) per repeat (``cpu_us`` gets
+    the core time per car-step, all threads together)."""
     from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
 
     venv = TinyLidarVectorEnv(args.num_envs, parallel=True)
@@ -91,11 +95,14 @@ def bench_vector(args: Args) -> list[float]:
     acts = _actions(np.random.default_rng(args.seed), args.vector_steps, (args.num_envs,))
     venv.step(acts[0])
     rates = []
+    n = args.vector_steps * args.num_envs
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for a in acts:
             venv.step(a)
-        rates.append(args.vector_steps * args.num_envs / (time.perf_counter() - t0))
+        rates.append(n / (time.perf_counter() - t0))
+        if cpu_us is not None:
+            cpu_us.append((time.process_time() - c0) / n * 1e6)
     return rates
 
 
@@ -128,31 +135,50 @@ def bench_scan(args: Args, n_scans: int = 20_000) -> list[float]:
 STARTUP = "env = gym.make('TinyLidar-v0'); env.reset(seed=0)"
 
 
-def bench_startup(args: Args) -> list[float]:
-    """Seconds of gym.make + first reset after ``import gymnasium``, in fresh interpreters."""
+def bench_startup(args: Args, cached_bytecode: bool = False) -> list[float]:
+    """Seconds of gym.make + first reset after ``import gymnasium``, in fresh interpreters.
+
+    With ``cached_bytecode`` the interpreters may write and reuse ``.pyc`` files even where
+    ``PYTHONDONTWRITEBYTECODE`` is set (then every start compiles numba's and gymnasium's
+    sources again, which costs more than the rest of the start-up); one untimed start first.
+    """
+    env = os.environ.copy()
+    if cached_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    code = (
+        "import time, gymnasium as gym\nt0 = time.perf_counter()\n"
+        f"{STARTUP}\nprint(time.perf_counter() - t0)"
+    )
     times = []
-    for _ in range(args.repeats):
+    for _ in range(args.repeats + int(cached_bytecode)):
         out = subprocess.run(
-            [
-                sys.executable, "-c",
-                "import time, gymnasium as gym\nt0 = time.perf_counter()\n"
-                f"{STARTUP}\nprint(time.perf_counter() - t0)",
-            ],
-            check=True, capture_output=True, text=True, env=os.environ.copy(),
-        )  # fmt: skip
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    return times
+    return times[int(cached_bytecode) :]
 
 
-BENCHES = {
-    "single": bench_single,
-    "vector": bench_vector,
-    "scan": bench_scan,
-    "startup": bench_startup,
-}
+def bench_startup_cached(args: Args) -> list[float]:
+    """:func:`bench_startup` with Python's bytecode cache allowed."""
+    return bench_startup(args, cached_bytecode=True)
 
 
-def _worker(tree: Path, kind: str, args: Args) -> list[float]:
+def run_kind(kind: str, args: Args) -> dict[str, list[float]]:
+    """One benchmark by name; single and vector also give their CPU time per step."""
+    cpu: list[float] = []
+    if kind == "single":
+        return {"single": bench_single(args, cpu), "single_cpu": cpu}
+    if kind == "vector":
+        return {"vector": bench_vector(args, cpu), "vector_cpu": cpu}
+    benches = {
+        "scan": bench_scan,
+        "startup": bench_startup,
+        "startup_cached": lambda a: bench_startup(a, cached_bytecode=True),
+    }
+    return {kind: benches[kind](args)}
+
+
+def _worker(tree: Path, kind: str, args: Args) -> dict[str, list[float]]:
     """Run one benchmark in a fresh interpreter on the checkout ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     payload = json.dumps({**vars(args), "before": None})
@@ -171,7 +197,7 @@ bench = importlib.util.module_from_spec(spec)
 sys.modules["env_throughput"] = bench
 spec.loader.exec_module(bench)
 a = json.loads(sys.argv[3]); a.pop("before")
-print(json.dumps(bench.BENCHES[sys.argv[2]](bench.Args(**a))))
+print(json.dumps(bench.run_kind(sys.argv[2], bench.Args(**a))))
 """
 
 
@@ -200,16 +226,21 @@ def measure(args: Args, kinds: list[str]) -> dict[str, dict[str, list[float]]]:
     for kind in kinds:
         for _ in range(args.repeats):
             for name, tree in trees.items():
-                results[name].setdefault(kind, []).extend(_worker(tree, kind, one))
+                for key, values in _worker(tree, kind, one).items():
+                    results[name].setdefault(key, []).extend(values)
     return results
 
 
-def _line(label: str, figures: dict[str, dict[str, list[float]]], kind: str, fmt: str) -> str:
+def _line(
+    label: str, figures: dict[str, dict[str, list[float]]], kind: str, fmt: str, time: bool = False
+) -> str:
+    """``label: after (before: ...; xN faster)``; ``time``: lower is better (seconds, us)."""
     after = statistics.median(figures["after"][kind])
     text = f"{label}: {fmt.format(after)}"
     if "before" in figures:
         before = statistics.median(figures["before"][kind])
-        text += f"  (before: {fmt.format(before)}; after/before x{after / before:.2f})"
+        speedup = before / after if time else after / before
+        text += f"  (before: {fmt.format(before)}; x{speedup:.2f} faster)"
     return text
 
 
@@ -218,15 +249,21 @@ def report(args: Args, figures: dict[str, dict[str, list[float]]]) -> None:
     mode = "one core kept busy by another process" if args.contended else "no added load"
     print(f"\n{mode}; medians of {args.repeats} repeats")
     print(_line("single env (gym.make, default wrappers)", figures, "single", "{:,.0f} steps/s"))
+    print(_line("  CPU time per step", figures, "single_cpu", "{:.1f} us", time=True))
     print(_line(f"vector env ({args.num_envs} cars)", figures, "vector", "{:,.0f} agent-steps/s"))
+    print(_line("  core time per car-step", figures, "vector_cpu", "{:.1f} us", time=True))
     for name, runs in figures.items():
         ratio = statistics.median(runs["vector"]) / statistics.median(runs["single"])
         print(f"  {name}: vector env / single env = x{ratio:.2f}")
     if "scan" in figures["after"]:
         print(_line("LiDAR alone", figures, "scan", "{:,.0f} scans/s"))
+    label = "gym.make + first reset (fresh process, warm numba cache)"
     if "startup" in figures["after"]:
-        print(_line("gym.make + first reset (fresh process, warm cache)", figures, "startup",
-                    "{:.2f} s"))  # fmt: skip
+        dont = os.environ.get("PYTHONDONTWRITEBYTECODE")
+        note = ", PYTHONDONTWRITEBYTECODE set" if dont else ""
+        print(_line(f"{label}{note}", figures, "startup", "{:.2f} s", time=True))
+    if "startup_cached" in figures["after"]:
+        print(_line(f"{label}, .pyc cached", figures, "startup_cached", "{:.2f} s", time=True))
 
 
 def main() -> None:
@@ -243,7 +280,7 @@ def main() -> None:
         with busy_core():
             figures = measure(args, ["single", "vector"])
     else:
-        figures = measure(args, ["single", "vector", "scan", "startup"])
+        figures = measure(args, ["single", "vector", "scan", "startup", "startup_cached"])
     report(args, figures)
     if args.breakdown and not args.contended:
         from benchmarks.step_breakdown import step_breakdown

@@ -48,7 +48,9 @@ _FLOAT_ITEMS = tuple(_FLOAT_COLUMNS.items())
 _LABEL_OF = tuple(r.label for r in w.EndReason)
 _TERMINATED = tuple(r in TERMINAL_REASONS for r in w.EndReason)
 _TRUNCATED = tuple(r not in TERMINAL_REASONS and r != w.EndReason.RUNNING for r in w.EndReason)
-_TERMINAL_CODES = np.array(sorted(int(r) for r in TERMINAL_REASONS))
+_TERMINATED_BY_CODE = np.array(_TERMINATED)
+_TRUNCATED_BY_CODE = np.array(_TRUNCATED)
+_FLOAT_COLS = np.array([col for _, col in _FLOAT_ITEMS])
 
 
 def car_info(world: w.World, i: int) -> dict[str, Any]:
@@ -74,9 +76,7 @@ def car_done(world: w.World, i: int) -> tuple[bool, bool]:
 def batch_done(world: w.World) -> tuple[np.ndarray, np.ndarray]:
     """(terminated, truncated), each (N,) bool, of every car after a step."""
     codes = world.cars[:, w.C_REASON].astype(np.int64)
-    terminated = np.isin(codes, _TERMINAL_CODES)
-    truncated = (codes != w.REASON_RUNNING) & ~terminated
-    return terminated, truncated
+    return _TERMINATED_BY_CODE[codes], _TRUNCATED_BY_CODE[codes]
 
 
 def batch_info(world: w.World) -> dict[str, Any]:
@@ -84,7 +84,8 @@ def batch_info(world: w.World) -> dict[str, Any]:
     gymnasium's ``_key`` masks (all True: every sub-env reports every key each step)."""
     cars = world.cars
     n = cars.shape[0]
-    info: dict[str, Any] = {key: cars[:, col].copy() for key, col in _FLOAT_ITEMS}
+    columns = cars[:, _FLOAT_COLS].T.copy()  # one copy; each key gets a contiguous row
+    info: dict[str, Any] = {key: columns[j] for j, (key, _) in enumerate(_FLOAT_ITEMS)}
     codes = cars[:, w.C_REASON].astype(np.int64)
     info["progress"] = np.minimum(cars[:, w.C_PROGRESS] / world.cp_s[:, -1], 1.0)
     info["checkpoints_passed"] = cars[:, w.C_NEXT_CP].astype(np.int64)
