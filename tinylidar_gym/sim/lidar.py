@@ -153,6 +153,27 @@ def beam_range_fast(
 
 
 @njit(cache=True, nogil=True)
+def _in_cone(x: float, y: float, cos_axis: float, sin_axis: float, tan_half: float) -> bool:
+    """Is (x, y) strictly inside the cone around (cos_axis, sin_axis), half-angle atan(tan_half)?"""
+    u = cos_axis * x + sin_axis * y
+    return u > 0.0 and abs(sin_axis * x - cos_axis * y) < u * tan_half
+
+
+@njit(cache=True, nogil=True)
+def _out_of_range(ax: float, ay: float, bx: float, by: float, r2: float) -> bool:
+    """Is the whole segment a -> b (sensor frame) farther than sqrt(r2) from the sensor?"""
+    if ax * ax + ay * ay <= r2 and bx * bx + by * by <= r2:
+        return False  # both ends in range (the common case: no projection needed)
+    ex = bx - ax
+    ey = by - ay
+    u = -(ax * ex + ay * ey) / (ex * ex + ey * ey)
+    u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
+    cx = ax + u * ex
+    cy = ay + u * ey
+    return cx * cx + cy * cy > r2
+
+
+@njit(cache=True, nogil=True)
 def cast_scan(
     px: float,
     py: float,
@@ -205,21 +226,14 @@ def cast_scan(
         num = ax * ey - ay * ex
         if num <= 0.0:
             continue
-        if cull_blind:
-            u = bc * ax + bs * ay
-            if u > 0.0 and abs(bs * ax - bc * ay) < u * tan_blind:
-                u = bc * bx + bs * by
-                if u > 0.0 and abs(bs * bx - bc * by) < u * tan_blind:
-                    continue
-        # Range cull on the nearest point of the segment (only needed when an end is far).
-        if ax * ax + ay * ay > r2 or bx * bx + by * by > r2:
-            ee = ex * ex + ey * ey
-            u = -(ax * ex + ay * ey) / ee
-            u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
-            cx = ax + u * ex
-            cy = ay + u * ey
-            if cx * cx + cy * cy > r2:
-                continue
+        if (
+            cull_blind
+            and _in_cone(ax, ay, bc, bs, tan_blind)
+            and _in_cone(bx, by, bc, bs, tan_blind)
+        ):
+            continue
+        if _out_of_range(ax, ay, bx, by, r2):
+            continue
         if (
             prev_k == k - 1
             and segments[k, 0] == segments[k - 1, 2]
