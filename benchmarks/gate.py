@@ -3,7 +3,8 @@
 Measures, on fixed settings (:class:`GateConfig`):
 
 1. env throughput, medians of short repeats: the single env through ``gym.make`` (steps/s) and
-   the 64-car vector env (agent-steps/s), with the functions of ``env_throughput.py``;
+   the 64-car vector env (agent-steps/s), with the functions of ``env_throughput.py``; the
+   vector env once more with one core kept busy by another process (contended);
 2. policy success on fixed held-out test seeds: the expert, and a small Tiny Lidar Net trained
    in the run (seeded collect, extract, BC on model size S for a few epochs, CPU).
 
@@ -109,9 +110,10 @@ def config_doc(cfg: GateConfig) -> dict[str, Any]:
 
 
 def measure_throughput(cfg: GateConfig) -> Figures:
-    """Median single-env steps/s and vector-env agent-steps/s over ``throughput_repeats``."""
+    """Median single-env steps/s and vector-env agent-steps/s (quiet, then with one core kept
+    busy by another process) over ``throughput_repeats``."""
     from benchmarks.env_throughput import Args as ThroughputArgs
-    from benchmarks.env_throughput import bench_single, bench_vector
+    from benchmarks.env_throughput import bench_single, bench_vector, busy_core
 
     targs = ThroughputArgs(
         steps=cfg.single_steps,
@@ -124,13 +126,17 @@ def measure_throughput(cfg: GateConfig) -> Figures:
     print("env throughput", flush=True)
     single = bench_single(targs)
     vector = bench_vector(targs)
+    with busy_core():
+        contended = bench_vector(targs)
     figures = {
         "single_env_steps_per_s": statistics.median(single),
         "vector_env_agent_steps_per_s": statistics.median(vector),
+        "vector_env_contended_agent_steps_per_s": statistics.median(contended),
     }
     info = {
         "single_env_repeats": single,
         "vector_env_repeats": vector,
+        "vector_env_contended_repeats": contended,
         "throughput_s": time.perf_counter() - t0,
     }
     return figures, info

@@ -519,3 +519,54 @@ def test_world_scan_is_taken_at_the_mount_point():
     sx, sy = x + 0.275 * math.cos(yaw), y + 0.275 * math.sin(yaw)
     expect = brute_force_scan(sx, sy, yaw, course.walls, expected_angles(1081, 270.0), 30.0)
     np.testing.assert_allclose(world.scans[0], expect, atol=1e-5, rtol=0)  # float32 output
+
+
+# --------------------------------------------------------------------------- fast beam ranges
+
+
+def test_fast_atan2_error_is_within_its_stated_bound():
+    from tinylidar_gym.sim.lidar import ATAN_MAX_ERROR_RAD, SAFE_MARGIN_RAD, atan2_fast
+
+    theta = np.linspace(-np.pi, np.pi, 200_001)
+    for radius in (1e-3, 1.0, 40.0):
+        x, y = radius * np.cos(theta), radius * np.sin(theta)
+        err = np.abs([atan2_fast(a, b) - math.atan2(a, b) for a, b in zip(y, x, strict=True)])
+        # Away from the branch cut (where +pi and -pi are the same angle) the error is tiny.
+        err = err[np.pi - np.abs(theta) > SAFE_MARGIN_RAD]
+        assert err.max() <= ATAN_MAX_ERROR_RAD
+    assert ATAN_MAX_ERROR_RAD * 50 < SAFE_MARGIN_RAD
+
+
+@pytest.mark.parametrize(
+    "fov_deg, n_beams", [(270.0, 1081), (360.0, 360), (360.0, 361), (200.0, 541), (90.0, 7)]
+)
+def test_fast_beam_ranges_equal_the_exact_ones(fov_deg, n_beams):
+    from tinylidar_gym.sim.lidar import (
+        atan2_fast,
+        beam_range_exact,
+        beam_range_fast,
+        endpoint_index,
+    )
+
+    lc = LidarConfig(n_beams=n_beams, fov_deg=fov_deg)
+    rng = np.random.default_rng(n_beams)
+    inc = lc.angle_increment_rad
+    fallbacks = 0
+    n = 20_000
+    for _ in range(n):
+        base = rng.uniform(-4.0, 4.0) + lc.angle_min_rad
+        a, b = rng.normal(0.0, 5.0, 2), rng.normal(0.0, 5.0, 2)
+        if rng.random() < 0.3:  # ends exactly on beams, to exercise the margins
+            k = rng.integers(0, n_beams, 2)
+            a = 3.0 * np.array([math.cos(base + k[0] * inc), math.sin(base + k[0] * inc)])
+            b = 4.0 * np.array([math.cos(base + k[1] * inc), math.sin(base + k[1] * inc)])
+        exact = beam_range_exact(math.atan2(a[1], a[0]), math.atan2(b[1], b[0]), base, inc, n_beams)
+        x_a, ok_a = endpoint_index(atan2_fast(a[1], a[0]), base, inc)
+        x_b, ok_b = endpoint_index(atan2_fast(b[1], b[0]), base, inc)
+        ok, *fast = beam_range_fast(x_a, x_b, inc, n_beams) if ok_a and ok_b else (False,)
+        if ok:
+            assert tuple(fast) == exact
+        else:
+            fallbacks += 1
+    # Ends on beams always fall back; random ends almost never do.
+    assert 0.2 * n < fallbacks < 0.4 * n

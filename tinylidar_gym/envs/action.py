@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tinylidar_gym.sim.config import EnvConfig
+from tinylidar_gym.sim.vehicle import command_from_action
 
 
 def action_space() -> spaces.Box:
@@ -25,7 +26,7 @@ def action_space() -> spaces.Box:
 
 def validate_action(action: np.ndarray | list[float] | tuple[float, float]) -> np.ndarray:
     """Return ``action`` as float64 (2,); raise ``ValueError`` on a wrong shape or NaN/inf."""
-    a = np.asarray(action, dtype=np.float64)
+    a = action.astype(np.float64) if type(action) is np.ndarray else np.asarray(action, np.float64)
     if a.shape != (2,):
         raise ValueError(
             f"action must have shape (2,) = [steering, speed] in [-1, 1], got shape {a.shape}."
@@ -48,10 +49,12 @@ def validate_actions(actions: np.ndarray, n_envs: int) -> np.ndarray:
 
 def to_physical(action: np.ndarray, cfg: EnvConfig) -> tuple[float, float]:
     """(steering_rad, speed_cmd_mps) that ``action`` commands (after clipping)."""
-    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    steer = float(a[0]) * cfg.vehicle.max_steer_rad
-    lo, hi = cfg.min_speed_command_mps, cfg.max_speed_command_mps
-    return steer, lo + 0.5 * (float(a[1]) + 1.0) * (hi - lo)
+    a = np.asarray(action, dtype=np.float64)
+    steer, speed = command_from_action(
+        float(a[0]), float(a[1]), cfg.vehicle.max_steer_rad,
+        cfg.min_speed_command_mps, cfg.max_speed_command_mps,
+    )  # fmt: skip
+    return float(steer), float(speed)
 
 
 def from_physical(steering_rad: float, speed_mps: float, cfg: EnvConfig) -> np.ndarray:

@@ -14,7 +14,6 @@ from PIL import Image, ImageDraw
 from tinylidar_gym.sim import world as w
 from tinylidar_gym.sim.course import Course
 from tinylidar_gym.sim.obstacles import Obstacles, box_corners
-from tinylidar_gym.sim.vehicle import P_HALF_WIDTH, P_LENGTH, P_REAR_OVERHANG
 
 BACKGROUND = (28, 30, 34)
 WALL = (220, 220, 220)
@@ -74,13 +73,13 @@ class TopDownRenderer:
             self._static_for = (course, obstacles)
         img = self._static.copy()
         draw = ImageDraw.Draw(img)
-        car = world.cars[i]
-        self._draw_gates(draw, course, world.cp_s[i], int(car[w.C_NEXT_CP]))
-        x, y, yaw = car[w.C_X], car[w.C_Y], car[w.C_YAW]
-        lp = world.lidar_params
-        sx, sy = x + lp[w.L_MOUNT] * math.cos(yaw), y + lp[w.L_MOUNT] * math.sin(yaw)
+        self._draw_gates(draw, course, world.cp_s[i], world.checkpoints_passed(i))
+        x, y, yaw = world.pose(i)
+        lidar = world.cfg.lidar
+        mount = lidar.mount_offset_m
+        sx, sy = x + mount * math.cos(yaw), y + mount * math.sin(yaw)
         ranges = world.scans[i]
-        angles = yaw + lp[w.L_ANGLE_MIN] + lp[w.L_ANGLE_INC] * np.arange(len(ranges))
+        angles = yaw + lidar.angle_min_rad + lidar.angle_increment_rad * np.arange(len(ranges))
         sel = slice(0, len(ranges), self.ray_stride)
         ends = np.stack(
             [sx + ranges[sel] * np.cos(angles[sel]), sy + ranges[sel] * np.sin(angles[sel])], 1
@@ -88,9 +87,9 @@ class TopDownRenderer:
         origin = tuple(self._to_px(np.array([sx, sy])))
         for e in self._to_px(ends):
             draw.line([origin, tuple(e)], fill=RAY, width=1)
-        vp = world.vehicle_params
-        length, width = vp[P_LENGTH], 2.0 * vp[P_HALF_WIDTH]
-        centre_off = length / 2 - vp[P_REAR_OVERHANG]
+        vehicle = world.cfg.vehicle
+        length, width = vehicle.length_m, vehicle.width_m
+        centre_off = length / 2 - vehicle.rear_overhang_m
         cx, cy = x + centre_off * math.cos(yaw), y + centre_off * math.sin(yaw)
         box = np.array([[cx, cy, yaw, length, width]])
         draw.polygon([tuple(p) for p in self._to_px(box_corners(box)[0])], fill=CAR)

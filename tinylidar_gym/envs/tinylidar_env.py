@@ -18,19 +18,21 @@ Seeding
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from tinylidar_gym.envs.action import action_space, validate_action
-from tinylidar_gym.envs.info import TERMINAL_REASONS, car_info
+from tinylidar_gym.envs.info import car_done, car_info
 from tinylidar_gym.envs.observation import observation_space
-from tinylidar_gym.envs.rendering import TopDownRenderer
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
 from tinylidar_gym.sim.obstacles import Obstacles
-from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.sim.world import EndReason, World
 from tinylidar_gym.tracks.layout import Layout, draw_layout
+
+if TYPE_CHECKING:
+    from tinylidar_gym.envs.rendering import TopDownRenderer
 
 
 def resolve_config(
@@ -99,7 +101,7 @@ class TinyLidarEnv(gym.Env[np.ndarray, np.ndarray]):
         return float(self.world.rewards[0])
 
     def _end_reason(self) -> EndReason:
-        return EndReason(int(self.world.cars[0, C_REASON]))
+        return self.world.reason(0)
 
     def _info(self) -> dict[str, Any]:
         return car_info(self.world, 0)
@@ -120,17 +122,18 @@ class TinyLidarEnv(gym.Env[np.ndarray, np.ndarray]):
                 "step() called on a finished episode (or before reset()); call reset() first."
             )
         self._actions[0] = validate_action(action)
-        self.world.step(self._actions)
-        reason = self._end_reason()
-        terminated = reason in TERMINAL_REASONS
-        truncated = reason != EndReason.RUNNING and not terminated
+        world = self.world
+        world.step(self._actions)
+        terminated, truncated = car_done(world, 0)
         self._done = terminated or truncated
-        return self.world.scans[0].copy(), self._reward(), terminated, truncated, self._info()
+        return world.scans[0].copy(), float(world.rewards[0]), terminated, truncated, self._info()
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'.")
             return None
         if self._renderer is None:
+            from tinylidar_gym.envs.rendering import TopDownRenderer  # Pillow: only when drawn
+
             self._renderer = TopDownRenderer()
         return self._renderer.render(self.world, 0)

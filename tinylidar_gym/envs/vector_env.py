@@ -14,22 +14,22 @@ take them in order, and ``episode_seeds[i]`` tells which seed sub-env ``i`` is r
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import VectorEnv
 
 from tinylidar_gym.envs.action import action_space, validate_actions
-from tinylidar_gym.envs.info import TERMINAL_REASONS, batch_info, car_info
+from tinylidar_gym.envs.info import batch_done, batch_info, car_info
 from tinylidar_gym.envs.observation import observation_space
-from tinylidar_gym.envs.rendering import TopDownRenderer
 from tinylidar_gym.envs.tinylidar_env import resolve_config
 from tinylidar_gym.sim.config import EnvConfig
-from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.sim.world import World
 from tinylidar_gym.tracks.layout import Layout, draw_layout
 
-_TERMINAL_CODES = np.array([int(r) for r in TERMINAL_REASONS])
+if TYPE_CHECKING:
+    from tinylidar_gym.envs.rendering import TopDownRenderer
 
 
 class TinyLidarVectorEnv(VectorEnv):
@@ -109,9 +109,7 @@ class TinyLidarVectorEnv(VectorEnv):
         if self._needs_reset:
             raise RuntimeError("step() called before reset(); call reset() first.")
         self.world.step(validate_actions(actions, self.num_envs))
-        codes = self.world.cars[:, C_REASON].astype(np.int64)
-        terminated = np.isin(codes, _TERMINAL_CODES)
-        truncated = (codes != EndReason.RUNNING) & ~terminated
+        terminated, truncated = batch_done(self.world)
         rewards = self.world.rewards.copy()
         done = np.flatnonzero(terminated | truncated)
         final_obs = np.full(self.num_envs, None, dtype=object)
@@ -136,5 +134,7 @@ class TinyLidarVectorEnv(VectorEnv):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
+            from tinylidar_gym.envs.rendering import TopDownRenderer  # Pillow: only when drawn
+
             self._renderer = TopDownRenderer()
         return self._renderer.render(self.world, 0)

@@ -53,6 +53,27 @@ def dead_time_steps(cfg: VehicleConfig, substep_dt_s: float) -> int:
 
 
 @njit(cache=True, nogil=True)
+def command_from_action(
+    steer_action: float,
+    speed_action: float,
+    max_steer_rad: float,
+    min_speed_cmd_mps: float,
+    max_speed_cmd_mps: float,
+) -> tuple[float, float]:
+    """(steering_rad, speed_cmd_mps) that an action in [-1, 1] commands (clipped first).
+
+    ``steering = a0 * max_steer_rad`` (positive = left);
+    ``speed = min + (a1 + 1) / 2 * (max - min)``. The one mapping from actions to commands: the
+    step kernel and the env's action helpers both call it.
+    """
+    a0 = min(max(steer_action, -1.0), 1.0)
+    a1 = min(max(speed_action, -1.0), 1.0)
+    steer = a0 * max_steer_rad
+    speed = min_speed_cmd_mps + 0.5 * (a1 + 1.0) * (max_speed_cmd_mps - min_speed_cmd_mps)
+    return steer, speed
+
+
+@njit(cache=True, nogil=True)
 def _clip(v: float, lo: float, hi: float) -> float:
     return lo if v < lo else (hi if v > hi else v)
 

@@ -1,302 +1,76 @@
-"""One step of everything, for N cars at once, in one compiled call.
+"""N cars, each with its own course and obstacle layout, stepped together in one compiled call.
 
-``World`` owns flat preallocated arrays (cars, geometry, scans) and steps them with a numba kernel:
-vehicle sub-steps with collision checks, progress and checkpoints, end conditions, reward, and one
-LiDAR scan per car. The single env is a World with one car and the vector env a World with N; both
-run the same per-car kernel, so their results are bit-identical.
+``World`` owns flat preallocated arrays (cars, geometry, scans) and steps them with the kernel of
+:mod:`tinylidar_gym.sim.kernel`: vehicle sub-steps with collision checks, progress and
+checkpoints, end conditions, reward, and one LiDAR scan per car. The single env is a World with
+one car and the vector env a World with N; both run the same per-car kernel, so their results
+are bit-identical. Code outside the simulator reads a car through the accessors (``pose``,
+``speed``, ``reason``, ...), never through the packed columns of ``cars``.
 """
 
 from __future__ import annotations
 
 import math
-from enum import IntEnum
 
 import numpy as np
-from numba import njit, prange
+from numba import set_parallel_chunksize
 
-from tinylidar_gym.sim.collision import (
-    box_segment_distance,
-    point_segment_distance,
-    segment_hits_box,
-)
 from tinylidar_gym.sim.config import EnvConfig
 from tinylidar_gym.sim.course import Course
-from tinylidar_gym.sim.lidar import beam_directions, cast_scan
+from tinylidar_gym.sim.kernel import observe_car, step_parallel, step_serial
+from tinylidar_gym.sim.lidar import beam_directions
 from tinylidar_gym.sim.obstacles import Obstacles
-from tinylidar_gym.sim.progress import (
-    checkpoint_positions,
-    project_global,
-    project_local,
-    unwrap_delta,
+from tinylidar_gym.sim.progress import checkpoint_positions, project_global
+from tinylidar_gym.sim.state import (  # noqa: F401  (re-exported: the packed layout)
+    C_BEST_PROGRESS,
+    C_BUF_HEAD,
+    C_CL_IDX,
+    C_DISTANCE,
+    C_LAST_PROGRESS_TIME,
+    C_LATERAL,
+    C_MIN_CLEARANCE,
+    C_NEXT_CP,
+    C_PROGRESS,
+    C_REASON,
+    C_S_LOCAL,
+    C_SPEED,
+    C_SPEED_CMD,
+    C_STEER,
+    C_STEER_CMD,
+    C_TIME,
+    C_X,
+    C_Y,
+    C_YAW,
+    CLEARANCE_RADIUS_M,
+    E_COLLISION_PENALTY,
+    E_CONTROL_DT,
+    E_DEAD_STEPS,
+    E_GOAL_BONUS,
+    E_MAX_TIME,
+    E_STUCK_MIN_PROGRESS,
+    E_STUCK_TIME,
+    E_SUB_DT,
+    E_SUBSTEPS,
+    E_VMAX_CMD,
+    E_VMIN_CMD,
+    E_W_PROGRESS,
+    E_WINDOW,
+    L_ANGLE_INC,
+    L_ANGLE_MIN,
+    L_MAX_RANGE,
+    L_MOUNT,
+    L_NOISE_STD,
+    N_CAR_STATE,
+    N_ENV_PARAMS,
+    REASON_COLLISION_OBSTACLE,
+    REASON_COLLISION_WALL,
+    REASON_GOAL_REACHED,
+    REASON_RUNNING,
+    REASON_STUCK,
+    REASON_TIMEOUT,
+    EndReason,
 )
-from tinylidar_gym.sim.vehicle import (
-    P_HALF_WIDTH,
-    P_LENGTH,
-    P_MAX_STEER,
-    P_REAR_OVERHANG,
-    dead_time_steps,
-    integrate_substep,
-    pack_vehicle_params,
-)
-
-
-class EndReason(IntEnum):
-    """Why an episode ended (``RUNNING`` while it has not)."""
-
-    RUNNING = 0
-    GOAL_REACHED = 1
-    COLLISION_WALL = 2
-    COLLISION_OBSTACLE = 3
-    TIMEOUT = 4
-    STUCK = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-# Columns of the per-car state array.
-C_X, C_Y, C_YAW, C_SPEED, C_STEER = 0, 1, 2, 3, 4
-C_PROGRESS = 5  # unwrapped arc length since the start line, m
-C_BEST_PROGRESS = 6  # best progress that reset the stuck timer, m
-C_CL_IDX = 7  # centerline segment of the last projection
-C_TIME = 8  # simulated time, s
-C_LAST_PROGRESS_TIME = 9
-C_DISTANCE = 10  # distance driven, m
-C_NEXT_CP = 11  # index of the next checkpoint (= passed count)
-C_REASON = 12  # EndReason
-C_BUF_HEAD = 13  # steering dead-time ring buffer head
-C_MIN_CLEARANCE = 14  # smallest footprint-obstacle distance seen, m (inf if none near)
-C_S_LOCAL = 15  # arc length of the last projection in [0, lap)
-C_STEER_CMD = 16  # last steering command, rad
-C_SPEED_CMD = 17  # last speed command, m/s
-C_LATERAL = 18  # signed distance from the centerline (left positive), m
-N_CAR_STATE = 19
-
-# Packed env parameters.
-E_SUBSTEPS, E_SUB_DT, E_VMIN_CMD, E_VMAX_CMD, E_MAX_TIME = 0, 1, 2, 3, 4
-E_STUCK_TIME, E_STUCK_MIN_PROGRESS, E_W_PROGRESS, E_COLLISION_PENALTY = 5, 6, 7, 8
-E_GOAL_BONUS, E_CONTROL_DT, E_WINDOW, E_DEAD_STEPS = 9, 10, 11, 12
-N_ENV_PARAMS = 13
-
-# Packed lidar parameters.
-L_ANGLE_MIN, L_ANGLE_INC, L_MAX_RANGE, L_NOISE_STD, L_MOUNT = 0, 1, 2, 3, 4
-
-CLEARANCE_RADIUS_M = 2.0
-"""Obstacles farther than this from the footprint are not measured for clearance."""
-
-
-@njit(cache=True, nogil=True)
-def _splitmix64(state: np.ndarray, i: int) -> float:
-    """Next uniform in (0, 1) from the per-car 64-bit generator state[i]."""
-    z = state[i] + np.uint64(0x9E3779B97F4A7C15)
-    state[i] = z
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (float(z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, nogil=True)
-def _observe_car(
-    i: int,
-    cars: np.ndarray,
-    lp: np.ndarray,
-    segs: np.ndarray,
-    n_seg: np.ndarray,
-    beam_cos: np.ndarray,
-    beam_sin: np.ndarray,
-    rng: np.ndarray,
-    scratch: np.ndarray,
-    scans: np.ndarray,
-) -> None:
-    yaw = cars[i, C_YAW]
-    sx = cars[i, C_X] + lp[L_MOUNT] * math.cos(yaw)
-    sy = cars[i, C_Y] + lp[L_MOUNT] * math.sin(yaw)
-    buf = scratch[i]
-    cast_scan(
-        sx,
-        sy,
-        yaw,
-        segs[i],
-        n_seg[i],
-        beam_cos,
-        beam_sin,
-        lp[L_ANGLE_MIN],
-        lp[L_ANGLE_INC],
-        lp[L_MAX_RANGE],
-        buf,
-    )
-    std = lp[L_NOISE_STD]
-    max_range = lp[L_MAX_RANGE]
-    out = scans[i]
-    if std > 0.0:
-        n = buf.shape[0]
-        for j in range(0, n, 2):
-            u1 = _splitmix64(rng, i)
-            u2 = _splitmix64(rng, i)
-            mag = std * math.sqrt(-2.0 * math.log(u1))
-            out[j] = min(max(buf[j] + mag * math.cos(2.0 * math.pi * u2), 0.0), max_range)
-            if j + 1 < n:
-                out[j + 1] = min(
-                    max(buf[j + 1] + mag * math.sin(2.0 * math.pi * u2), 0.0), max_range
-                )
-    else:
-        for j in range(buf.shape[0]):
-            out[j] = buf[j]
-
-
-@njit(cache=True, nogil=True)
-def _step_car(
-    i: int,
-    actions: np.ndarray,
-    cars: np.ndarray,
-    steer_buf: np.ndarray,
-    vp: np.ndarray,
-    ep: np.ndarray,
-    lp: np.ndarray,
-    segs: np.ndarray,
-    n_wall: np.ndarray,
-    n_seg: np.ndarray,
-    centerline: np.ndarray,
-    n_cl: np.ndarray,
-    lap_len: np.ndarray,
-    cp_s: np.ndarray,
-    beam_cos: np.ndarray,
-    beam_sin: np.ndarray,
-    rng: np.ndarray,
-    cand: np.ndarray,
-    scratch: np.ndarray,
-    scans: np.ndarray,
-    rewards: np.ndarray,
-) -> None:
-    car = cars[i]
-    a0 = min(max(actions[i, 0], -1.0), 1.0)
-    a1 = min(max(actions[i, 1], -1.0), 1.0)
-    steer_cmd = a0 * vp[P_MAX_STEER]
-    speed_cmd = ep[E_VMIN_CMD] + 0.5 * (a1 + 1.0) * (ep[E_VMAX_CMD] - ep[E_VMIN_CMD])
-    car[C_STEER_CMD] = steer_cmd
-    car[C_SPEED_CMD] = speed_cmd
-
-    length = vp[P_LENGTH]
-    half_len = 0.5 * length
-    half_wid = vp[P_HALF_WIDTH]
-    centre_off = half_len - vp[P_REAR_OVERHANG]
-    box_radius = math.sqrt(half_len * half_len + half_wid * half_wid)
-    control_dt = ep[E_CONTROL_DT]
-    travel = (abs(car[C_SPEED]) + abs(speed_cmd)) * control_dt + 0.05
-
-    # Broad phase once per control step: segments the footprint can reach during this step.
-    cx = car[C_X] + centre_off * math.cos(car[C_YAW])
-    cy = car[C_Y] + centre_off * math.sin(car[C_YAW])
-    n_cand = 0
-    reach = box_radius + travel
-    for k in range(n_seg[i]):
-        if point_segment_distance(cx, cy, segs[i, k]) <= reach:
-            cand[i, n_cand] = k
-            n_cand += 1
-
-    reason = 0
-    dist = 0.0
-    n_sub = int(ep[E_SUBSTEPS])
-    dead = int(ep[E_DEAD_STEPS])
-    sub_dt = ep[E_SUB_DT]
-    for _ in range(n_sub):
-        if dead > 0:
-            head = int(car[C_BUF_HEAD])
-            target = steer_buf[i, head]
-            steer_buf[i, head] = steer_cmd
-            car[C_BUF_HEAD] = (head + 1) % dead
-        else:
-            target = steer_cmd
-        dist += integrate_substep(car, target, speed_cmd, vp, sub_dt)
-        cyaw = math.cos(car[C_YAW])
-        syaw = math.sin(car[C_YAW])
-        cx = car[C_X] + centre_off * cyaw
-        cy = car[C_Y] + centre_off * syaw
-        for c in range(n_cand):
-            k = cand[i, c]
-            if segment_hits_box(segs[i, k], cx, cy, cyaw, syaw, half_len, half_wid):
-                reason = 2 if k < n_wall[i] else 3
-                break
-        if reason != 0:
-            break
-    car[C_DISTANCE] += dist
-    car[C_TIME] += control_dt
-
-    # Clearance to obstacles (a metric only; the footprint at the end of the step).
-    cyaw = math.cos(car[C_YAW])
-    syaw = math.sin(car[C_YAW])
-    cx = car[C_X] + centre_off * cyaw
-    cy = car[C_Y] + centre_off * syaw
-    for k in range(n_wall[i], n_seg[i]):
-        if point_segment_distance(cx, cy, segs[i, k]) <= box_radius + CLEARANCE_RADIUS_M:
-            d = box_segment_distance(segs[i, k], cx, cy, cyaw, syaw, half_len, half_wid)
-            if d < car[C_MIN_CLEARANCE]:
-                car[C_MIN_CLEARANCE] = d
-
-    # Progress along the centerline.
-    lap = lap_len[i]
-    idx, s_local, d2 = project_local(
-        car[C_X], car[C_Y], centerline[i], n_cl[i], int(car[C_CL_IDX]), int(ep[E_WINDOW])
-    )
-    ds = unwrap_delta(s_local, car[C_S_LOCAL], lap)
-    car[C_CL_IDX] = idx
-    car[C_S_LOCAL] = s_local
-    car[C_PROGRESS] += ds
-    # Side of the centerline from the projected segment's direction.
-    j = idx
-    k2 = j + 1 if j + 1 < n_cl[i] else 0
-    ex = centerline[i, k2, 0] - centerline[i, j, 0]
-    ey = centerline[i, k2, 1] - centerline[i, j, 1]
-    side = ex * (car[C_Y] - centerline[i, j, 1]) - ey * (car[C_X] - centerline[i, j, 0])
-    car[C_LATERAL] = math.copysign(math.sqrt(d2), side)
-
-    n_cp = cp_s.shape[1]
-    while car[C_NEXT_CP] < n_cp and car[C_PROGRESS] >= cp_s[i, int(car[C_NEXT_CP])]:
-        car[C_NEXT_CP] += 1
-    if car[C_PROGRESS] > car[C_BEST_PROGRESS] + ep[E_STUCK_MIN_PROGRESS]:
-        car[C_BEST_PROGRESS] = car[C_PROGRESS]
-        car[C_LAST_PROGRESS_TIME] = car[C_TIME]
-
-    reward = ds * ep[E_W_PROGRESS]
-    if reason == 0 and car[C_NEXT_CP] >= n_cp:
-        reason = 1
-        reward += ep[E_GOAL_BONUS]
-    elif reason != 0:
-        reward -= ep[E_COLLISION_PENALTY]
-    # Small epsilon: accumulated float time must not end an episode one step late.
-    if reason == 0 and car[C_TIME] - car[C_LAST_PROGRESS_TIME] >= ep[E_STUCK_TIME] - 1e-9:
-        reason = 5
-    if reason == 0 and car[C_TIME] >= ep[E_MAX_TIME] - 1e-9:
-        reason = 4
-    car[C_REASON] = reason
-    rewards[i] = reward
-    _observe_car(i, cars, lp, segs, n_seg, beam_cos, beam_sin, rng, scratch, scans)
-
-
-@njit(cache=True, nogil=True)
-def _step_serial(
-    actions, cars, steer_buf, vp, ep, lp, segs, n_wall, n_seg, centerline, n_cl, lap_len, cp_s,
-    beam_cos, beam_sin, rng, cand, scratch, scans, rewards,
-):  # fmt: skip
-    for i in range(cars.shape[0]):
-        _step_car(
-            i, actions, cars, steer_buf, vp, ep, lp, segs, n_wall, n_seg, centerline, n_cl,
-            lap_len, cp_s, beam_cos, beam_sin, rng, cand, scratch, scans, rewards,
-        )  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _step_parallel(
-    actions, cars, steer_buf, vp, ep, lp, segs, n_wall, n_seg, centerline, n_cl, lap_len, cp_s,
-    beam_cos, beam_sin, rng, cand, scratch, scans, rewards,
-):  # fmt: skip
-    for i in prange(cars.shape[0]):
-        _step_car(
-            i, actions, cars, steer_buf, vp, ep, lp, segs, n_wall, n_seg, centerline, n_cl,
-            lap_len, cp_s, beam_cos, beam_sin, rng, cand, scratch, scans, rewards,
-        )  # fmt: skip
+from tinylidar_gym.sim.vehicle import dead_time_steps, pack_vehicle_params
 
 
 def _grow(arr: np.ndarray, axis: int, size: int) -> np.ndarray:
@@ -371,6 +145,7 @@ class World:
         self.courses: list[Course | None] = [None] * n_cars
         self.obstacles: list[Obstacles | None] = [None] * n_cars
         self._windows = np.full(n_cars, 3, dtype=np.int64)
+        self._arrays: tuple[np.ndarray, ...] | None = None
 
     # ------------------------------------------------------------------ layout and reset
 
@@ -379,6 +154,7 @@ class World:
         walls = course.walls
         obs_segs = obstacles.segments
         n_total = len(walls) + len(obs_segs)
+        self._arrays = None
         self.segs = _grow(self.segs, 1, n_total)
         self.cand = _grow(self.cand, 1, n_total)
         self.segs[i, len(walls) : n_total] = obs_segs
@@ -425,7 +201,7 @@ class World:
         car[C_S_LOCAL] = s
         self.steer_buf[i] = 0.0
         self.rng[i] = np.uint64(noise_seed)
-        _observe_car(
+        observe_car(
             i,
             self.cars,
             self.lidar_params,
@@ -442,29 +218,82 @@ class World:
 
     def step(self, actions: np.ndarray) -> None:
         """Advance every car by one control step. ``actions``: (n_cars, 2) float64 in [-1, 1]."""
-        kernel = _step_parallel if self.parallel else _step_serial
-        kernel(
-            actions,
-            self.cars,
-            self.steer_buf,
-            self.vehicle_params,
-            self.env_params,
-            self.lidar_params,
-            self.segs,
-            self.n_wall,
-            self.n_seg,
-            self.centerline,
-            self.n_cl,
-            self.lap_len,
-            self.cp_s,
-            self.beam_cos,
-            self.beam_sin,
-            self.rng,
-            self.cand,
-            self.scratch,
-            self.scans,
-            self.rewards,
-        )
+        arrays = self._arrays
+        if arrays is None:  # once per layout: the arrays may have grown
+            arrays = self._arrays = (
+                self.cars, self.steer_buf, self.vehicle_params, self.env_params,
+                self.lidar_params, self.segs, self.n_wall, self.n_seg, self.centerline,
+                self.n_cl, self.lap_len, self.cp_s, self.beam_cos, self.beam_sin, self.rng,
+                self.cand, self.scratch, self.scans, self.rewards,
+            )  # fmt: skip
+        if not self.parallel:
+            step_serial(actions, *arrays)
+            return
+        # Dynamic scheduling: threads take one car at a time, so a thread slowed down by another
+        # process on its core steps fewer cars instead of holding up the whole step (a static
+        # split waits for its slowest thread).
+        previous = set_parallel_chunksize(1)
+        try:
+            step_parallel(actions, *arrays)
+        finally:
+            set_parallel_chunksize(previous)
+
+    # ------------------------------------------------------------------ reading a car
 
     def reason(self, i: int) -> EndReason:
+        """Why car ``i``'s episode ended (``EndReason.RUNNING`` while it has not)."""
         return EndReason(int(self.cars[i, C_REASON]))
+
+    def pose(self, i: int) -> tuple[float, float, float]:
+        """Car ``i``'s rear-axle pose ``(x_m, y_m, yaw_rad)`` in the course frame."""
+        car = self.cars[i]
+        return float(car[C_X]), float(car[C_Y]), float(car[C_YAW])
+
+    def speed(self, i: int) -> float:
+        """Car ``i``'s speed along its heading, m/s (negative when reversing)."""
+        return float(self.cars[i, C_SPEED])
+
+    def steer(self, i: int) -> float:
+        """Car ``i``'s current steering angle, rad (positive = left)."""
+        return float(self.cars[i, C_STEER])
+
+    def progress_m(self, i: int) -> float:
+        """Signed arc length car ``i`` has driven along the centerline since the start, m."""
+        return float(self.cars[i, C_PROGRESS])
+
+    def checkpoints_passed(self, i: int) -> int:
+        """How many checkpoints car ``i`` has passed, in order (the last is the finish)."""
+        return int(self.cars[i, C_NEXT_CP])
+
+    def lap_position_m(self, i: int) -> float:
+        """Arc length of car ``i``'s projection onto the centerline, in [0, lap length), m."""
+        return float(self.cars[i, C_S_LOCAL])
+
+    def pending_steer_commands(self, i: int) -> np.ndarray:
+        """(dead_steps,) steering commands (rad) still in car ``i``'s dead-time pipeline, the
+        one that takes effect next first; empty without dead time."""
+        dead = self.dead_steps
+        head = int(self.cars[i, C_BUF_HEAD])
+        return np.array([self.steer_buf[i, (head + j) % dead] for j in range(dead)])
+
+    def segments(self, i: int) -> np.ndarray:
+        """(S, 4) rows ``ax, ay, bx, by``: car ``i``'s walls, then its obstacles' sides (a view)."""
+        return self.segs[i, : int(self.n_seg[i])]
+
+    def snapshot(self, i: int) -> np.ndarray:
+        """A copy of car ``i``'s whole state, for :meth:`restore`."""
+        return self.cars[i].copy()
+
+    def restore(self, i: int, snapshot: np.ndarray) -> None:
+        """Put back a state taken by :meth:`snapshot`."""
+        self.cars[i] = snapshot
+
+    def place(self, i: int, pose: tuple[float, float, float]) -> None:
+        """Move car ``i`` to ``pose`` (rear axle, rad) and re-project it onto the centerline;
+        speed, steering, time and progress stay as they are (to ask what a policy would do
+        there)."""
+        car = self.cars[i]
+        car[C_X], car[C_Y], car[C_YAW] = pose
+        car[C_CL_IDX], car[C_S_LOCAL] = project_global(
+            pose[0], pose[1], self.centerline[i], int(self.n_cl[i])
+        )
