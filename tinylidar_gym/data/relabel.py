@@ -33,7 +33,6 @@ from tinylidar_gym.sim import world as w
 from tinylidar_gym.sim.config import config_to_dict
 from tinylidar_gym.sim.errors import UserError
 from tinylidar_gym.sim.lidar import scan_from_pose
-from tinylidar_gym.sim.progress import project_global
 
 POSE_TOLERANCE_M = 1e-6
 """A re-driven pose further than this from the recorded one means the replay diverged."""
@@ -106,8 +105,8 @@ def redrive(ep_dir: str | Path, expert: Expert | None = None) -> Iterator[tuple[
     stepper.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
     n = len(rec.poses)
     for k in range(n):
-        car = env.world.cars[0]
-        err = math.hypot(car[w.C_X] - rec.poses[k, 0], car[w.C_Y] - rec.poses[k, 1])
+        x, y, _ = env.world.pose(0)
+        err = math.hypot(x - rec.poses[k, 0], y - rec.poses[k, 1])
         if err > POSE_TOLERANCE_M:
             raise ReplayDivergedError(
                 f"{ep_dir}: re-driving step {k} put the car {err:.3g} m from the recorded pose; "
@@ -133,8 +132,8 @@ def _recorded_actions_were_executed(ep: Any, rec: Any, steps: int = 40) -> bool:
     env.reset(seed=ep.seed, options={"obstacles": ep.obstacles})
     for k in range(min(steps, len(rec.poses) - 1)):
         _, _, terminated, truncated, _ = env.step(np.asarray(rec.actions[k], dtype=np.float32))
-        car = env.world.cars[0]
-        err = math.hypot(car[w.C_X] - rec.poses[k + 1, 0], car[w.C_Y] - rec.poses[k + 1, 1])
+        x, y, _ = env.world.pose(0)
+        err = math.hypot(x - rec.poses[k + 1, 0], y - rec.poses[k + 1, 1])
         if err > POSE_TOLERANCE_M:
             return False
         if terminated or truncated:
@@ -190,8 +189,7 @@ def mine_hard_negatives(
     labeller = expert or Expert(cfg)
     window: deque = deque(maxlen=max(1, int(math.ceil(window_s / cfg.control_dt_s))))
     for k, env in redrive(ep_dir, labeller):
-        car = env.world.cars[0]
-        pose = (float(car[w.C_X]), float(car[w.C_Y]), float(car[w.C_YAW]))
+        pose = env.world.pose(0)
         window.append((k, env.world.scans[0].copy(), labeller.act(env.world, 0), pose))
     if not window:
         return Relabelled.empty(cfg.lidar.n_beams)
@@ -236,23 +234,19 @@ def scan_at_pose(world: w.World, i: int, pose: tuple[float, float, float]) -> np
     lidar = world.cfg.lidar
     sx = x + lidar.mount_offset_m * math.cos(yaw)
     sy = y + lidar.mount_offset_m * math.sin(yaw)
-    segments = world.segs[i, : int(world.n_seg[i])]
-    return scan_from_pose(sx, sy, yaw, segments, lidar).astype(np.float32)
+    return scan_from_pose(sx, sy, yaw, world.segments(i), lidar).astype(np.float32)
 
 
 def expert_action_at_pose(
     expert: Expert, world: w.World, i: int, pose: tuple[float, float, float]
 ) -> np.ndarray:
     """The expert's action (2,) for car ``i`` moved to ``pose`` (speed and steering unchanged)."""
-    car = world.cars[i]
-    saved = car.copy()
+    saved = world.snapshot(i)
     try:
-        car[w.C_X], car[w.C_Y], car[w.C_YAW] = pose
-        idx, s = project_global(pose[0], pose[1], world.centerline[i], int(world.n_cl[i]))
-        car[w.C_CL_IDX], car[w.C_S_LOCAL] = idx, s
+        world.place(i, pose)
         return expert.act(world, i)
     finally:
-        car[:] = saved
+        world.restore(i, saved)
 
 
 def pseudo_positions(
@@ -269,8 +263,7 @@ def pseudo_positions(
     for k, env in redrive(ep_dir, labeller):
         if k % cfg.every_n_steps:
             continue
-        car = env.world.cars[0]
-        base = (float(car[w.C_X]), float(car[w.C_Y]), float(car[w.C_YAW]))
+        base = env.world.pose(0)
         for _ in range(cfg.per_step):
             lateral = float(
                 np.clip(rng.normal(0.0, cfg.lateral_std_m), -cfg.max_lateral_m, cfg.max_lateral_m)
