@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinylidar_gym.sim.config import VehicleConfig
-from tinylidar_gym.sim.course import Course, curvature
+from tinylidar_gym.sim.course import Course, curvature, project_points
 from tinylidar_gym.sim.obstacles import Obstacles
 
 
@@ -67,24 +67,6 @@ class Plan:
     feasible: bool
 
 
-def _project_points(course: Course, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Arc length and signed lateral offset of points (K, 2) on the centerline (global search)."""
-    a = course.centerline
-    b = np.roll(a, -1, axis=0)
-    e = b - a
-    ee = np.maximum((e**2).sum(axis=1), 1e-12)
-    rel = pts[:, None, :] - a[None, :, :]
-    u = np.clip((rel * e[None]).sum(axis=2) / ee[None], 0.0, 1.0)
-    closest = a[None] + u[..., None] * e[None]
-    d2 = ((pts[:, None, :] - closest) ** 2).sum(axis=2)
-    j = np.argmin(d2, axis=1)
-    k = np.arange(len(pts))
-    arc = course.arc_length
-    s = arc[j] + u[k, j] * np.sqrt(ee[j])
-    side = e[j, 0] * rel[k, j, 1] - e[j, 1] * rel[k, j, 0]
-    return s, np.copysign(np.sqrt(d2[k, j]), side)
-
-
 def _cyclic_mask(s_grid: np.ndarray, lo: float, hi: float, lap: float) -> np.ndarray:
     """Grid points within the cyclic interval [lo, hi]."""
     rel = np.mod(s_grid - lo, lap)
@@ -110,7 +92,7 @@ def plan_path(
     front = vehicle.length_m - vehicle.rear_overhang_m  # rear axle to front bumper
     rear = vehicle.rear_overhang_m
     for corners in obstacles.corners:
-        cs, cd = _project_points(course, corners)
+        cs, cd = project_points(course, corners)
         # Unwrap corner arc lengths around the first one (an obstacle may straddle the start).
         cs = cs[0] + (np.mod(cs - cs[0] + lap / 2, lap) - lap / 2)
         s_lo = cs.min() - front - cfg.longitudinal_buffer_m

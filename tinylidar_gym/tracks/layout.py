@@ -6,6 +6,7 @@ cached, so a reset costs only the obstacle draw.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from tinylidar_gym.sim.config import CourseConfig, EnvConfig, VehicleConfig
 from tinylidar_gym.sim.course import Course
-from tinylidar_gym.sim.obstacles import Obstacles, generate_obstacles
+from tinylidar_gym.sim.obstacles import Obstacles, check_obstacles_fit, generate_obstacles
 from tinylidar_gym.tracks.procedural import default_course, procedural_course
 
 
@@ -69,3 +70,15 @@ def draw_layout(cfg: EnvConfig, rng: np.random.Generator) -> Layout:
     if cfg.course.kind == "procedural" and cfg.course.seed is not None:
         used_course_seed = cfg.course.seed
     return Layout(course, obstacles, used_course_seed, obstacle_seed, noise_seed)
+
+
+def with_replayed_obstacles(layout: Layout, boxes: object, vehicle: VehicleConfig) -> Layout:
+    """``layout`` with its obstacles replaced by given boxes (a recorded layout), checked like a
+    generated layout: (K, 5) finite rows, inside the corridor, clear of the car at the start.
+
+    Raises:
+        ObstacleError: the boxes are malformed or do not fit the course (the message says which).
+    """
+    obstacles = Obstacles.from_boxes(boxes)
+    check_obstacles_fit(layout.course, obstacles, vehicle)
+    return dataclasses.replace(layout, obstacles=obstacles)
