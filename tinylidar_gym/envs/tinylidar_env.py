@@ -27,7 +27,7 @@ from tinylidar_gym.envs.info import TERMINAL_REASONS, car_info
 from tinylidar_gym.envs.observation import observation_space
 from tinylidar_gym.envs.rendering import TopDownRenderer
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
-from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.sim.world import C_REASON, E_MAX_TIME, EndReason, World
 from tinylidar_gym.tracks.layout import Layout, draw_layout, with_replayed_obstacles
 
 
@@ -90,6 +90,7 @@ class TinyLidarEnv(gym.Env[np.ndarray, np.ndarray]):
             layout = with_replayed_obstacles(layout, options["obstacles"], self.config.vehicle)
         self.layout = layout
         self.world.set_layout(0, layout.course, layout.obstacles)
+        self.world.env_params[E_MAX_TIME] = layout.time_limit_s  # scales with the lap length
         self.world.reset_car(0, layout.noise_seed)
 
     def _reward(self) -> float:

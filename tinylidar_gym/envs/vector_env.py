@@ -26,7 +26,7 @@ from tinylidar_gym.envs.observation import observation_space
 from tinylidar_gym.envs.rendering import TopDownRenderer
 from tinylidar_gym.envs.tinylidar_env import resolve_config
 from tinylidar_gym.sim.config import EnvConfig
-from tinylidar_gym.sim.world import C_REASON, EndReason, World
+from tinylidar_gym.sim.world import C_REASON, E_MAX_TIME, EndReason, World
 from tinylidar_gym.tracks.layout import Layout, draw_layout
 
 _TERMINAL_CODES = np.array([int(r) for r in TERMINAL_REASONS])
@@ -83,6 +83,10 @@ class TinyLidarVectorEnv(VectorEnv):
         self.layouts[i] = layout
         self.world.set_layout(i, layout.course, layout.obstacles)
         self.world.reset_car(i, layout.noise_seed)
+        # The simulator has one time limit for all cars: the longest lap's (exact unless the
+        # sub-envs race on courses of different lengths, e.g. a course family).
+        limits = [lay.time_limit_s for lay in self.layouts if lay is not None]
+        self.world.env_params[E_MAX_TIME] = max(limits)
 
     # ------------------------------------------------------------------ gymnasium API
 

@@ -137,17 +137,19 @@ def generate_obstacles(
     vehicle: VehicleConfig,
     rng: np.random.Generator,
 ) -> Obstacles:
-    """Place ``cfg.count`` boxes on ``course`` using ``rng`` (deterministic for a given state)."""
-    k = cfg.count
+    """Place ``cfg.count_for(course.length_m)`` boxes on ``course`` using ``rng``
+    (deterministic for a given state)."""
+    k = cfg.count_for(course.length_m)
     if k == 0:
         return Obstacles.empty()
     avail = course.length_m - 2.0 * cfg.start_exclusion_m
     slot = avail / k
     if slot < cfg.min_spacing_m:
         raise ConfigError(
-            f"ObstacleConfig.count={k} does not fit: count * min_spacing_m "
+            f"{k} obstacles (ObstacleConfig.count={cfg.count}, per_100m={cfg.per_100m:.3g}) do "
+            "not fit: count * min_spacing_m "
             f"({k * cfg.min_spacing_m:.1f} m) must be <= course length - "
-            f"2 * start_exclusion_m ({avail:.1f} m). Lower count or min_spacing_m."
+            f"2 * start_exclusion_m ({avail:.1f} m). Lower count, per_100m or min_spacing_m."
         )
     # Jittered slots: consecutive centres are >= min_spacing_m apart by construction.
     s = cfg.start_exclusion_m + np.arange(k) * slot + rng.uniform(0.0, slot - cfg.min_spacing_m, k)

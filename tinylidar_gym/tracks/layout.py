@@ -27,6 +27,8 @@ class Layout:
     course_seed: int | None
     obstacle_seed: int
     noise_seed: int
+    time_limit_s: float
+    """Episode time limit on this course (``EnvConfig.time_limit_s`` of its lap length)."""
 
 
 @lru_cache(maxsize=32)
@@ -69,7 +71,8 @@ def draw_layout(cfg: EnvConfig, rng: np.random.Generator) -> Layout:
     used_course_seed = course_seed if cfg.course.kind == "procedural" else None
     if cfg.course.kind == "procedural" and cfg.course.seed is not None:
         used_course_seed = cfg.course.seed
-    return Layout(course, obstacles, used_course_seed, obstacle_seed, noise_seed)
+    time_limit_s = cfg.time_limit_s(course.length_m)
+    return Layout(course, obstacles, used_course_seed, obstacle_seed, noise_seed, time_limit_s)
 
 
 def with_replayed_obstacles(layout: Layout, boxes: object, vehicle: VehicleConfig) -> Layout:
