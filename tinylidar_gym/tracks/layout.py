@@ -15,7 +15,11 @@ import numpy as np
 from tinylidar_gym.sim.config import CourseConfig, EnvConfig, VehicleConfig
 from tinylidar_gym.sim.course import Course
 from tinylidar_gym.sim.obstacles import Obstacles, check_obstacles_fit, generate_obstacles
+from tinylidar_gym.tracks.family import family_course
 from tinylidar_gym.tracks.procedural import default_course, procedural_course
+
+SEEDED_KINDS = ("procedural", "family")
+"""Course kinds drawn from a seed: the episode's, unless ``CourseConfig.seed`` fixes one."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,17 @@ def _cached_course(cfg: CourseConfig, vehicle: VehicleConfig, course_seed: int |
             point_spacing_m=cfg.point_spacing_m,
             reverse=cfg.reverse,
         )
+    if cfg.kind == "family":
+        return family_course(cfg, np.random.default_rng(course_seed), vehicle)
     return procedural_course(cfg, np.random.default_rng(course_seed), vehicle)
 
 
 def build_course(cfg: EnvConfig, course_seed: int | None) -> Course:
-    """The course for ``cfg`` (``course_seed`` is used by procedural courses only)."""
+    """The course for ``cfg`` (``course_seed`` is used by procedural and family courses only)."""
     c = cfg.course
-    if c.kind == "procedural" and c.seed is not None:
+    if c.kind in SEEDED_KINDS and c.seed is not None:
         course_seed = c.seed
-    if c.kind != "procedural":
+    if c.kind not in SEEDED_KINDS:
         course_seed = None
     return _cached_course(c, cfg.vehicle, course_seed)
 
@@ -68,8 +74,8 @@ def draw_layout(cfg: EnvConfig, rng: np.random.Generator) -> Layout:
     obstacles = generate_obstacles(
         course, cfg.obstacles, cfg.vehicle, np.random.default_rng(obstacle_seed)
     )
-    used_course_seed = course_seed if cfg.course.kind == "procedural" else None
-    if cfg.course.kind == "procedural" and cfg.course.seed is not None:
+    used_course_seed = course_seed if cfg.course.kind in SEEDED_KINDS else None
+    if cfg.course.kind in SEEDED_KINDS and cfg.course.seed is not None:
         used_course_seed = cfg.course.seed
     time_limit_s = cfg.time_limit_s(course.length_m)
     return Layout(course, obstacles, used_course_seed, obstacle_seed, noise_seed, time_limit_s)
