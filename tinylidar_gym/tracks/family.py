@@ -1,6 +1,7 @@
 """The race-track family: laps like scaled F1 circuits, one per seed.
 
-A lap is a cyclic sequence of straights and bends. Bends are drawn by kind: hairpins (150-190
+A lap is a cyclic sequence of straights and bends, ordered so the heading winds steadily once
+round (like a circuit, rarely crossing itself). Bends are drawn by kind: hairpins (150-190
 deg, radius ``min_radius_m`` to 3 m), corners (40-120 deg, 2-8 m), kinks (10-40 deg, 5-25 m) and
 chicanes (two opposite 25-60 deg bends of 1.8-5 m back to back); they turn left more often than
 right and add up to exactly one turn (360 deg, counter-clockwise). Straights are short (2-12 m)
@@ -41,7 +42,7 @@ def family_course(
     cfg: CourseConfig,
     rng: np.random.Generator,
     vehicle: VehicleConfig | None = None,
-    max_tries: int = 200,
+    max_tries: int = 1000,
 ) -> Course:
     """Draw one course of the family ``cfg.family`` from ``rng`` (deterministic per state).
 
@@ -156,6 +157,7 @@ def _draw_centerline(
     if free < _MIN_STRAIGHT_M * len(groups):
         return None
     straights *= free / straights.sum()
+    groups, straights = _wind_evenly(groups, straights, rng)
     for _ in range(2):  # the second pass only removes the discretisation residue
         kappa, straight_mid = _curvature_profile(groups, straights)
         heading = np.cumsum(kappa) * _DS
@@ -185,6 +187,30 @@ def _draw_centerline(
     every = max(1, int(round(fam.point_spacing_m / _DS)))
     n = len(pts) // every
     return pts[: n * every : every].copy(), kappa[: n * every].reshape(n, every).mean(axis=1)
+
+
+def _wind_evenly(
+    groups: list[list], straights: np.ndarray, rng: np.random.Generator
+) -> tuple[list[list], np.ndarray]:
+    """Reorder the bends (each with the straight after it) so the heading follows a steady
+    turn of 360 deg per lap, with some randomness: the lap then winds once round like a circuit
+    instead of crossing itself."""
+    lengths = np.array(
+        [sum(abs(a) * r + max(gap, 0.0) for a, r, gap in g) for g in groups]
+    ) + np.asarray(straights)
+    angles = np.array([sum(a for a, _, _ in g) for g in groups])
+    total = lengths.sum()
+    left = list(range(len(groups)))
+    order = []
+    pos = heading = 0.0
+    while left:
+        ends = 2.0 * np.pi * (pos + lengths[left]) / total
+        miss = np.abs(heading + angles[left] - ends) + rng.uniform(0.0, 0.6, len(left))
+        k = left.pop(int(np.argmin(miss)))
+        order.append(k)
+        pos += lengths[k]
+        heading += angles[k]
+    return [groups[k] for k in order], np.asarray(straights)[order]
 
 
 def _curvature_profile(groups: list[list], straights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
