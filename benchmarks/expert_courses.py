@@ -4,8 +4,9 @@ Runs the privileged expert with default-density obstacles (10 per 90 m) on N hel
 courses (episode seeds from the test split, 2,000,000 on: each draws its own course and
 obstacles) and on F1TENTH maps built here in a temporary directory from held-out family courses
 (occupancy PNG + YAML + centerline CSV whose widths overstate the walls by 0.1 m, as real maps'
-often do; one has hairpins under 2 m radius, one is 1.9 m wide). Prints success, end reasons,
-mean speed and lap time per set. The LiDAR is cut to 61 beams: the expert does not read it.
+often do; one has hairpins under 2 m radius, one is 1.9 m wide, one has 1.0-1.2 m bends).
+Prints success, end reasons, mean speed and lap time per set. The LiDAR is cut to 61 beams:
+the expert does not read it.
 
     uv run python benchmarks/expert_courses.py [--family-episodes 200] [--map-episodes 100]
 """
@@ -74,8 +75,8 @@ def run_set(name: str, env: TinyLidarEnv, seeds: range) -> dict:
 
 
 def build_maps(directory: Path) -> list[tuple[str, Path]]:
-    """Three maps from held-out family courses: hairpins under 2 m radius, a narrow 1.9 m
-    track, and a long one with grid-coarse 0.1 m cells."""
+    """Four maps from held-out family courses: hairpins under 2 m radius, a narrow 1.9 m
+    track, a long one with coarse 0.1 m cells, and one with bends of 1.0-1.2 m radius."""
     specs = [
         (
             "hairpins",
@@ -85,6 +86,12 @@ def build_maps(directory: Path) -> list[tuple[str, Path]]:
         ),
         ("narrow", FamilyConfig(half_width_range_m=(0.95, 0.95)), 0.05, lambda c: True),
         ("long", FamilyConfig(length_range_m=(450.0, 600.0)), 0.1, lambda c: True),
+        (
+            "tight",  # beyond the family: 1.0 m bends, 1.35 x the car's turning radius
+            FamilyConfig(min_radius_m=1.0, half_width_range_m=(0.9, 1.1), hairpin_share=0.5),
+            0.05,
+            lambda c: 1 / c.curvature.max() < 1.2,
+        ),
     ]
     maps = []
     for name, fam, res, accept in specs:
