@@ -163,3 +163,24 @@ def test_env_draws_a_family_course_from_each_episode_seed():
     assert 150.0 <= second.course.length_m <= 250.0
     assert first.obstacles.count == round(100 / 9 * first.course.length_m / 100)
     assert first.time_limit_s == pytest.approx(60.0 * first.course.length_m / 90.0)
+
+
+def test_family_config_from_cli_flags_and_episode_yaml():
+    import tyro
+
+    from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
+
+    cfg = tyro.cli(
+        EnvConfig,
+        args=[
+            "--course.kind",
+            "family",
+            "--course.family.walls",
+            "grid",
+            "--course.family.length-range-m",
+            "200",
+            "300",
+        ],
+    )
+    assert cfg.course.family == FamilyConfig(walls="grid", length_range_m=(200.0, 300.0))
+    assert config_from_dict(EnvConfig, config_to_dict(cfg)) == cfg

@@ -12,6 +12,11 @@ import math
 import numpy as np
 from numba import njit
 
+_RUN = 32
+"""Centerline points searched together."""
+_NEAR_M = 4.0
+"""Walls searched first: those within this distance of a run's bounding box."""
+
 
 @njit(cache=True, nogil=True)
 def _nearest_per_side(
@@ -58,9 +63,25 @@ def widths_from_walls(
         on that side, so a wall that closes in ahead or behind counts too).
     """
     cl = np.ascontiguousarray(centerline, dtype=np.float64)
+    walls = np.ascontiguousarray(walls, dtype=np.float64)
     tangent = np.roll(cl, -1, axis=0) - np.roll(cl, 1, axis=0)
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
-    left, right = _nearest_per_side(cl, tangent, np.ascontiguousarray(walls, dtype=np.float64))
+    left = np.full(len(cl), np.inf)
+    right = np.full(len(cl), np.inf)
+    # Search each run of points among the walls near it first; any wall within _NEAR_M of a
+    # point is among them, so only a side with nothing that near needs the full search.
+    seg_lo = np.minimum(walls[:, :2], walls[:, 2:])
+    seg_hi = np.maximum(walls[:, :2], walls[:, 2:])
+    for k in range(0, len(cl), _RUN):
+        pts = cl[k : k + _RUN]
+        lo, hi = pts.min(axis=0) - _NEAR_M, pts.max(axis=0) + _NEAR_M
+        near = np.all((seg_hi >= lo) & (seg_lo <= hi), axis=1)
+        left[k : k + _RUN], right[k : k + _RUN] = _nearest_per_side(
+            pts, tangent[k : k + _RUN], walls[near]
+        )
+    far = (left > _NEAR_M) | (right > _NEAR_M)
+    if far.any():
+        left[far], right[far] = _nearest_per_side(cl[far], tangent[far], walls)
     left[~np.isfinite(left)] = fallback_m
     right[~np.isfinite(right)] = fallback_m
     return np.maximum(left, fallback_m), np.maximum(right, fallback_m)
