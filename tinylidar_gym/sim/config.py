@@ -278,7 +278,8 @@ class CourseConfig:
     curviness: float = 0.5
     """Procedural courses: amount of curvature, 0 (circle-like) to 1 (twisty)."""
     point_spacing_m: float = 0.5
-    """Centerline resampling distance; walls are made of segments this long."""
+    """Centerline resampling distance; walls are made of segments this long (family courses
+    use ``family.point_spacing_m``)."""
     map_yaml: str | None = None
     """Map courses: path to the F1TENTH map YAML (image, resolution, origin, thresholds)."""
     centerline_csv: str | None = None
