@@ -58,3 +58,16 @@ def test_time_limit_scales_with_the_lap_length():
             break
     assert info["end_reason"] == "timeout"
     assert info["time_s"] == pytest.approx(np.ceil(0.5 * lap / 90.0 / 0.025 - 1e-9) * 0.025)
+
+
+def test_vector_env_time_limit_covers_its_longest_lap():
+    from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
+    from tinylidar_gym.sim.world import E_MAX_TIME
+
+    venv = TinyLidarVectorEnv(
+        2, course={"kind": "family", "family": {"length_range_m": [150.0, 300.0]}}, **SMALL
+    )
+    venv.reset(seed=0)
+    limits = [layout.time_limit_s for layout in venv.layouts]
+    assert limits[0] != limits[1]
+    assert venv.world.env_params[E_MAX_TIME] == max(limits) > 60.0
