@@ -104,30 +104,8 @@ def plan_path(
     touch_lo = lower - cfg.wall_clearance_m
     touch_hi = upper + cfg.wall_clearance_m
 
-    front = vehicle.length_m - vehicle.rear_overhang_m  # rear axle to front bumper
-    rear = vehicle.rear_overhang_m
     for corners in obstacles.corners:
-        cs, cd = project_points(course, corners)
-        # Unwrap corner arc lengths around the first one (an obstacle may straddle the start).
-        cs = cs[0] + (np.mod(cs - cs[0] + lap / 2, lap) - lap / 2)
-        s_lo = cs.min() - front - cfg.longitudinal_buffer_m
-        s_hi = cs.max() + rear + cfg.longitudinal_buffer_m
-        mask = _cyclic_mask(s, s_lo, s_hi, lap)
-        if not mask.any():
-            continue
-        gap_left = (upper[mask] + half_w + cfg.wall_clearance_m).min() - cd.max()
-        gap_right = cd.min() - (lower[mask] - half_w - cfg.wall_clearance_m).max()
-        # The preferred clearance where the passage allows it, never less than the minimum.
-        if gap_left >= gap_right:
-            room = upper[mask].min() - (cd.max() + half_w)
-            clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
-            lower[mask] = np.maximum(lower[mask], cd.max() + half_w + clear)
-            touch_lo[mask] = np.maximum(touch_lo[mask], cd.max() + half_w)
-        else:
-            room = (cd.min() - half_w) - lower[mask].max()
-            clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
-            upper[mask] = np.minimum(upper[mask], cd.min() - half_w - clear)
-            touch_hi[mask] = np.minimum(touch_hi[mask], cd.min() - half_w)
+        _bound_obstacle(course, corners, s, lower, upper, touch_lo, touch_hi, vehicle, cfg)
 
     feasible = bool(np.all(lower <= upper))
     mid = 0.5 * (lower + upper)
@@ -142,10 +120,52 @@ def plan_path(
     max_curv = 1.0 / (cfg.turning_radius_margin * vehicle.min_turning_radius_m)
     offset = _limit_curvature(offset, pos, normal, touch_lo, touch_hi, max_curv)
     xy = pos + offset[:, None] * normal
-    speed = _speed_profile(xy, cfg)
-    speed = np.minimum(speed, _steer_rate_speed(xy, vehicle, cfg))
-    speed = _brake_for(speed, _tight_speed(offset, lower, upper, touch_lo, touch_hi, cfg), xy, cfg)
+    cap = np.minimum(
+        _steer_rate_speed(xy, vehicle, cfg),
+        _tight_speed(offset, lower, upper, touch_lo, touch_hi, cfg),
+    )
+    speed = _speed_profile(xy, cfg, cap)
     return Plan(s, offset, lower, upper, xy, speed, lap, feasible)
+
+
+def _bound_obstacle(
+    course: Course,
+    corners: np.ndarray,
+    s: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    touch_lo: np.ndarray,
+    touch_hi: np.ndarray,
+    vehicle: VehicleConfig,
+    cfg: PlannerConfig,
+) -> None:
+    """Tighten the offset bounds (M,) in place where one obstacle (its (4, 2) corners) is
+    passed, on the side with the wider gap."""
+    lap = course.length_m
+    half_w = vehicle.width_m / 2.0
+    front = vehicle.length_m - vehicle.rear_overhang_m  # rear axle to front bumper
+    rear = vehicle.rear_overhang_m
+    cs, cd = project_points(course, corners)
+    # Unwrap corner arc lengths around the first one (an obstacle may straddle the start).
+    cs = cs[0] + (np.mod(cs - cs[0] + lap / 2, lap) - lap / 2)
+    s_lo = cs.min() - front - cfg.longitudinal_buffer_m
+    s_hi = cs.max() + rear + cfg.longitudinal_buffer_m
+    mask = _cyclic_mask(s, s_lo, s_hi, lap)
+    if not mask.any():
+        return
+    gap_left = (upper[mask] + half_w + cfg.wall_clearance_m).min() - cd.max()
+    gap_right = cd.min() - (lower[mask] - half_w - cfg.wall_clearance_m).max()
+    # The preferred clearance where the passage allows it, never less than the minimum.
+    if gap_left >= gap_right:
+        room = upper[mask].min() - (cd.max() + half_w)
+        clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
+        lower[mask] = np.maximum(lower[mask], cd.max() + half_w + clear)
+        touch_lo[mask] = np.maximum(touch_lo[mask], cd.max() + half_w)
+    else:
+        room = (cd.min() - half_w) - lower[mask].max()
+        clear = max(cfg.obstacle_clearance_m, min(cfg.preferred_obstacle_clearance_m, room))
+        upper[mask] = np.minimum(upper[mask], cd.min() - half_w - clear)
+        touch_hi[mask] = np.minimum(touch_hi[mask], cd.min() - half_w)
 
 
 def _limit_curvature(
@@ -202,15 +222,6 @@ def _tight_speed(
     return np.where(short, cap, np.inf)
 
 
-def _brake_for(
-    speed: np.ndarray, cap: np.ndarray, xy: np.ndarray, cfg: PlannerConfig
-) -> np.ndarray:
-    """``speed`` lowered to ``cap`` and to what braking and accelerating from it allow."""
-    if not np.isfinite(cap).any():
-        return speed
-    return _accel_limits(np.minimum(speed, cap), xy, cfg)
-
-
 def _signed_curvature(xy: np.ndarray) -> np.ndarray:
     a, c = np.roll(xy, 1, axis=0), np.roll(xy, -1, axis=0)
     cross = (xy - a)[:, 0] * (c - a)[:, 1] - (xy - a)[:, 1] * (c - a)[:, 0]
@@ -224,10 +235,12 @@ def _smoothed(values: np.ndarray) -> np.ndarray:
     ]
 
 
-def _speed_profile(xy: np.ndarray, cfg: PlannerConfig) -> np.ndarray:
+def _speed_profile(xy: np.ndarray, cfg: PlannerConfig, cap: np.ndarray) -> np.ndarray:
+    """(M,) speed: top speed, lateral acceleration and ``cap`` (M,), then what braking and
+    accelerating can follow."""
     curv = _smoothed(curvature(xy))
     v = np.minimum(cfg.max_speed_mps, np.sqrt(cfg.max_lateral_accel_mps2 / np.maximum(curv, 1e-6)))
-    return _accel_limits(v, xy, cfg)
+    return _accel_limits(np.minimum(v, cap), xy, cfg)
 
 
 def _accel_limits(v: np.ndarray, xy: np.ndarray, cfg: PlannerConfig) -> np.ndarray:
