@@ -65,8 +65,9 @@ def test_lengths_widths_and_radii_within_the_family(courses):
         kappa = signed_curvature(course.centerline)
         inner = np.where(kappa > 0, course.half_width_left, course.half_width_right)
         assert np.all(inner * np.abs(kappa) < 1.0)
-        step = np.hypot(*np.diff(course.centerline, axis=0).T)
-        assert np.allclose(step, fam.point_spacing_m, atol=0.02)
+        closed = np.concatenate([course.centerline, course.centerline[:1]])
+        step = np.hypot(*np.diff(closed, axis=0).T)
+        assert np.allclose(step, fam.point_spacing_m, atol=0.03)  # the closing step too
 
 
 def test_the_family_covers_real_track_features(courses):

@@ -146,11 +146,11 @@ def _draw_centerline(
     target = rng.uniform(*fam.length_range_m)
     groups = _draw_bends(fam, rng, target)
     arcs = [(a, r) for g in groups for a, r, _ in g]
-    if any(abs(a) * r > 0 and abs(a) > math.radians(200.0) for a, r in arcs):
+    if any(abs(a) > math.radians(200.0) for a, _ in arcs):
         return None
-    long_ = rng.uniform(size=len(groups)) < fam.long_straight_share
+    is_long = rng.uniform(size=len(groups)) < fam.long_straight_share
     straights = np.where(
-        long_, rng.uniform(20.0, 45.0, len(groups)), rng.uniform(2.0, 12.0, len(groups))
+        is_long, rng.uniform(20.0, 45.0, len(groups)), rng.uniform(2.0, 12.0, len(groups))
     )
     fixed = sum(abs(a) * r for a, r in arcs) + sum(max(gap, 0.0) for g in groups for *_, gap in g)
     free = target - fixed
@@ -184,9 +184,14 @@ def _draw_centerline(
     start = int(straight_mid[int(np.argmax(straights))])
     pts = np.roll(pts, -start, axis=0)
     kappa = np.roll(kappa, -start)
-    every = max(1, int(round(fam.point_spacing_m / _DS)))
-    n = len(pts) // every
-    return pts[: n * every : every].copy(), kappa[: n * every].reshape(n, every).mean(axis=1)
+    # Uniform spacing all round, the closing segment included: the curve has unit speed, so
+    # arc length is the step index times _DS.
+    n = max(8, int(round(length / fam.point_spacing_m)))
+    s = np.arange(n) * (length / n)
+    arc = np.arange(len(pts) + 1) * _DS
+    closed = np.concatenate([pts, pts[:1]])
+    out = np.stack([np.interp(s, arc, closed[:, k]) for k in range(2)], axis=1)
+    return out, kappa[np.minimum((s / _DS).astype(int), len(kappa) - 1)]
 
 
 def _wind_evenly(
