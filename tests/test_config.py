@@ -15,6 +15,7 @@ from tinylidar_gym.sim.config import (
     ConfigError,
     CourseConfig,
     EnvConfig,
+    FamilyConfig,
     LidarConfig,
     ObstacleConfig,
     VehicleConfig,
@@ -88,9 +89,22 @@ BAD_VALUES = [
     (ObstacleConfig, {"start_exclusion_m": -2.0}, "start_exclusion_m"),
     (ObstacleConfig, {"wall_margin_m": NAN}, "wall_margin_m"),
     (ObstacleConfig, {"passage_margin_m": -0.3}, "passage_margin_m"),
+    (ObstacleConfig, {"per_100m": -1.0}, "per_100m"),
+    # FamilyConfig
+    (FamilyConfig, {"length_range_m": (300.0, 150.0)}, "length_range_m"),
+    (FamilyConfig, {"half_width_range_m": (0.0, 1.5)}, "half_width_range_m"),
+    (FamilyConfig, {"min_radius_m": 0.8}, "min_radius_m"),  # <= smallest half width
+    (FamilyConfig, {"corner_spacing_m": 0.0}, "corner_spacing_m"),
+    (FamilyConfig, {"hairpin_share": 1.5}, "hairpin_share"),
+    (FamilyConfig, {"chicane_share": 0.9}, "chicane_share"),  # + hairpin_share > 1
+    (FamilyConfig, {"long_straight_share": -0.1}, "long_straight_share"),
+    (FamilyConfig, {"walls": "bricks"}, "walls"),
+    (FamilyConfig, {"grid_resolution_m": 0.0}, "grid_resolution_m"),
+    (FamilyConfig, {"point_spacing_m": NAN}, "point_spacing_m"),
     # EnvConfig
     (EnvConfig, {"control_dt_s": 0.0}, "control_dt_s"),
     (EnvConfig, {"max_episode_time_s": -5.0}, "max_episode_time_s"),
+    (EnvConfig, {"time_limit_lap_m": 0.0}, "time_limit_lap_m"),
     (EnvConfig, {"stuck_time_s": 0.0}, "stuck_time_s"),
     (EnvConfig, {"stuck_min_progress_m": -0.1}, "stuck_min_progress_m"),
     (EnvConfig, {"collision_penalty": -1.0}, "collision_penalty"),
@@ -132,7 +146,7 @@ def test_bad_values_fields_cover_every_validated_field():
     """The table above exercises every numeric field of every config class."""
     covered = {(c.__name__, f) for c, _, f in BAD_VALUES}
     unvalidated = {("CourseConfig", n) for n in ("seed", "centerline_csv", "reverse")}
-    for cls in (VehicleConfig, LidarConfig, CourseConfig, ObstacleConfig, EnvConfig):
+    for cls in (VehicleConfig, LidarConfig, CourseConfig, FamilyConfig, ObstacleConfig, EnvConfig):
         for f in dataclasses.fields(cls):
             if dataclasses.is_dataclass(f.default_factory):  # nested configs
                 continue

@@ -113,7 +113,7 @@ def check_layout(
 ) -> None:
     """Check one layout; ``sides`` = split_walls(course), passed in to save time."""
     k = obs.count
-    assert k == cfg.count
+    assert k == cfg.count_for(course.length_m)
     assert obs.boxes.shape == (k, 5) and obs.arc_s.shape == (k,) and obs.lateral.shape == (k,)
     if k == 0:
         return

@@ -19,6 +19,7 @@ import yaml
 from tinylidar_gym.data.atomic import atomic_write_json, atomic_write_yaml
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
+from tinylidar_gym.sim.obstacles import boxes_array
 from tinylidar_gym.tracks.layout import Layout
 
 FORMAT_VERSION = 1
@@ -81,7 +82,7 @@ def read_config(path: str | Path) -> EpisodeConfig:
             seed=int(doc["seed"]),
             split=str(doc["split"]),
             env=config_from_dict(EnvConfig, doc["env"]),
-            obstacles=np.asarray(doc["layout"]["obstacles"], dtype=np.float64).reshape(-1, 5),
+            obstacles=boxes_array(doc["layout"]["obstacles"]),
             driver=str(doc.get("driver", "expert")),
             expert=expert,
             index=int(doc.get("index", 0)),

@@ -17,7 +17,6 @@ Seeding
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -27,9 +26,8 @@ from tinylidar_gym.envs.action import action_space, validate_action
 from tinylidar_gym.envs.info import car_done, car_info
 from tinylidar_gym.envs.observation import observation_space
 from tinylidar_gym.sim.config import EnvConfig, with_overrides
-from tinylidar_gym.sim.obstacles import Obstacles
 from tinylidar_gym.sim.world import EndReason, World
-from tinylidar_gym.tracks.layout import Layout, draw_layout
+from tinylidar_gym.tracks.layout import Layout, draw_layout, with_replayed_obstacles
 
 if TYPE_CHECKING:
     from tinylidar_gym.envs.rendering import TopDownRenderer
@@ -91,11 +89,10 @@ class TinyLidarEnv(gym.Env[np.ndarray, np.ndarray]):
     def _reset(self, options: dict[str, Any] | None) -> None:
         layout = draw_layout(self.config, self.np_random)
         if options and options.get("obstacles") is not None:
-            obstacles = Obstacles.from_boxes(np.asarray(options["obstacles"]))
-            layout = dataclasses.replace(layout, obstacles=obstacles)
+            layout = with_replayed_obstacles(layout, options["obstacles"], self.config.vehicle)
         self.layout = layout
         self.world.set_layout(0, layout.course, layout.obstacles)
-        self.world.reset_car(0, layout.noise_seed)
+        self.world.reset_car(0, layout.noise_seed, time_limit_s=layout.time_limit_s)
 
     def _reward(self) -> float:
         return float(self.world.rewards[0])

@@ -82,7 +82,7 @@ class TinyLidarVectorEnv(VectorEnv):
         layout = draw_layout(self.config, self._rngs[i])
         self.layouts[i] = layout
         self.world.set_layout(i, layout.course, layout.obstacles)
-        self.world.reset_car(i, layout.noise_seed)
+        self.world.reset_car(i, layout.noise_seed, time_limit_s=layout.time_limit_s)
 
     # ------------------------------------------------------------------ gymnasium API
 

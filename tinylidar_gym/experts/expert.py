@@ -100,15 +100,15 @@ class Expert:
     def act(self, world: w.World, i: int = 0) -> np.ndarray:
         """Action (2,) float32 for car ``i`` in its current state."""
         plan = self.plan_for(world, i)
-        car = world.cars[i]
-        x, y, yaw, v = car[w.C_X], car[w.C_Y], car[w.C_YAW], car[w.C_SPEED]
+        x, y, yaw = world.pose(i)
+        v = world.speed(i)
         if world.dead_steps > 0 or self._lag_s > 0.0:
             # Steer for where the car will be when this command takes effect: replay the
             # commands already in the dead-time pipeline, then the lag at constant steering.
             x, y, yaw = self._predict_pose(world, i, x, y, yaw, v)
         n = len(plan.s)
         step = plan.lap_m / n
-        k, _ = _nearest_on_plan(plan, car, x, y)
+        k, _ = _nearest_on_plan(plan, world.lap_position_m(i), x, y)
         lookahead = (
             self.cfg.lookahead_min_wheelbases * self._wheelbase
             + self.cfg.lookahead_gain_s * max(v, 0.0)
@@ -125,20 +125,17 @@ class Expert:
         """Distance from car ``i``'s rear axle to the nearest point of its plan, metres: how far
         it is from where the expert would drive (DAgger hands control back to the expert past a
         limit)."""
-        car = world.cars[i]
-        return _nearest_on_plan(self.plan_for(world, i), car, car[w.C_X], car[w.C_Y])[1]
+        x, y, _ = world.pose(i)
+        return _nearest_on_plan(self.plan_for(world, i), world.lap_position_m(i), x, y)[1]
 
     def _predict_pose(
         self, world: w.World, i: int, x: float, y: float, yaw: float, v: float
     ) -> tuple[float, float, float]:
-        car = world.cars[i]
-        steer = float(car[w.C_STEER])
+        steer = world.steer(i)
         dt = self._sub_dt
-        dead = world.dead_steps
-        head = int(car[w.C_BUF_HEAD])
         lag = max(self._lag_s, dt)
-        for j in range(dead):
-            target = float(world.steer_buf[i, (head + j) % dead])
+        for target in world.pending_steer_commands(i):
+            target = float(target)
             target = min(max(target, -self._max_steer), self._max_steer)
             rate = min(max((target - steer) / lag, -self._max_rate), self._max_rate)
             steer = min(max(steer + rate * dt, -self._max_steer), self._max_steer)
@@ -164,11 +161,12 @@ class Expert:
         return lambda obs: self.act(world, 0)
 
 
-def _nearest_on_plan(plan: Plan, car: np.ndarray, x: float, y: float) -> tuple[int, float]:
+def _nearest_on_plan(plan: Plan, lap_position_m: float, x: float, y: float) -> tuple[int, float]:
     """(index, distance in m) of the plan point nearest to (x, y), searched around the car's own
-    centerline projection (the simulator's), so a lap's far side is never matched."""
+    centerline projection at ``lap_position_m`` (the simulator's), so a lap's far side is never
+    matched."""
     n = len(plan.s)
-    k0 = int(round(car[w.C_S_LOCAL] / (plan.lap_m / n))) % n
+    k0 = int(round(lap_position_m / (plan.lap_m / n))) % n
     window = np.arange(k0 - 10, k0 + 11) % n
     d2 = (plan.xy[window, 0] - x) ** 2 + (plan.xy[window, 1] - y) ** 2
     j = int(np.argmin(d2))

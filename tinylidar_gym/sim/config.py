@@ -185,7 +185,76 @@ class LidarConfig:
         return self.angle_min_rad + (self.n_beams - 1) * self.angle_increment_rad
 
 
-CourseKind = Literal["default", "procedural", "map"]
+CourseKind = Literal["default", "procedural", "map", "family"]
+WallKind = Literal["curves", "grid"]
+
+
+def _check_range(obj: Any, name: str, low: float, high: float) -> None:
+    """``obj.name`` is a (min, max) pair with low <= min <= max <= high."""
+    pair = getattr(obj, name)
+    _check(
+        isinstance(pair, tuple | list)
+        and len(pair) == 2
+        and all(map(_is_number, pair))
+        and low <= pair[0] <= pair[1] <= high,
+        type(obj).__name__,
+        name,
+        pair,
+        f"a (min, max) pair with {low} <= min <= max <= {high}",
+    )
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    """The race-track family (``CourseConfig.kind='family'``): laps of straights, corners,
+    hairpins and chicanes like scaled F1 circuits, one course per seed."""
+
+    length_range_m: tuple[float, float] = (150.0, 600.0)
+    """Lap length, drawn uniformly from this range."""
+    half_width_range_m: tuple[float, float] = (0.9, 1.5)
+    """Distance from the centerline to each wall; varies along the lap within this range."""
+    min_radius_m: float = 1.3
+    """Tightest centerline radius (hairpins); at least 1.3 x the car's turning radius."""
+    corner_spacing_m: float = 25.0
+    """Mean lap length per corner (a chicane counts as one)."""
+    hairpin_share: float = 0.25
+    """Share of corners that are hairpins (150-190 deg, radius min_radius_m to 3 m)."""
+    chicane_share: float = 0.2
+    """Share of corners that are chicanes (two opposite bends back to back)."""
+    long_straight_share: float = 0.15
+    """Share of straights that are long (20-45 m; the others are 2-12 m)."""
+    walls: WallKind = "curves"
+    """'curves': walls are offset curves of the centerline; 'grid': walls are the cell edges of
+    an occupancy grid rasterised from the corridor (like a map)."""
+    grid_resolution_m: float = 0.05
+    """Cell size of the occupancy grid when walls='grid'."""
+    point_spacing_m: float = 0.25
+    """Centerline resampling distance (fine enough for the hairpins)."""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        _check_range(self, "length_range_m", 20.0, 5000.0)
+        _check_range(self, "half_width_range_m", 0.1, 20.0)
+        _check_positive(self, "min_radius_m", "corner_spacing_m", "grid_resolution_m")
+        _check_positive(self, "point_spacing_m")
+        for share in ("hairpin_share", "chicane_share", "long_straight_share"):
+            value = getattr(self, share)
+            _check(_is_number(value) and 0 <= value <= 1, name, share, value, "in [0, 1]")
+        _check(
+            self.hairpin_share + self.chicane_share <= 1.0,
+            name,
+            "chicane_share",
+            self.chicane_share,
+            f"<= 1 - hairpin_share ({1 - self.hairpin_share})",
+        )
+        _check(self.walls in ("curves", "grid"), name, "walls", self.walls, "'curves' or 'grid'")
+        _check(
+            self.min_radius_m > self.half_width_range_m[0],
+            name,
+            "min_radius_m",
+            self.min_radius_m,
+            f"> the smallest half width ({self.half_width_range_m[0]}) so inner walls never fold",
+        )
 
 
 @dataclass(frozen=True)
@@ -193,9 +262,13 @@ class CourseConfig:
     """The closed-loop corridor the car races on."""
 
     kind: CourseKind = "default"
-    """'default' (fixed built-in loop), 'procedural' (drawn from a seed) or 'map' (F1TENTH map)."""
+    """'default' (fixed built-in loop), 'procedural' (90 m loops drawn from a seed), 'family'
+    (race tracks drawn from a seed, see ``family``) or 'map' (F1TENTH map)."""
     seed: int | None = None
-    """Procedural courses: fixed course seed; None draws a new course from each episode seed."""
+    """Procedural/family courses: fixed course seed; None draws a new course from each episode
+    seed (so disjoint seed splits give disjoint courses)."""
+    family: FamilyConfig = field(default_factory=FamilyConfig)
+    """Family courses: the family's parameters."""
     length_m: float = 90.0
     """Procedural/default courses: approximate centerline length."""
     half_width_m: float = 1.3
@@ -205,7 +278,8 @@ class CourseConfig:
     curviness: float = 0.5
     """Procedural courses: amount of curvature, 0 (circle-like) to 1 (twisty)."""
     point_spacing_m: float = 0.5
-    """Centerline resampling distance; walls are made of segments this long."""
+    """Centerline resampling distance; walls are made of segments this long (family courses
+    use ``family.point_spacing_m``)."""
     map_yaml: str | None = None
     """Map courses: path to the F1TENTH map YAML (image, resolution, origin, thresholds)."""
     centerline_csv: str | None = None
@@ -216,11 +290,11 @@ class CourseConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         _check(
-            self.kind in ("default", "procedural", "map"),
+            self.kind in ("default", "procedural", "map", "family"),
             name,
             "kind",
             self.kind,
-            "one of 'default', 'procedural', 'map'",
+            "one of 'default', 'procedural', 'map', 'family'",
         )
         _check_positive(self, "length_m", "half_width_m", "point_spacing_m")
         _check(
@@ -258,8 +332,10 @@ class CourseConfig:
 class ObstacleConfig:
     """Static rectangular obstacles placed by a seeded generator along the centerline."""
 
-    count: int = 10
-    """Number of obstacles per lap."""
+    count: int | None = None
+    """Number of obstacles per lap; None places ``per_100m`` per 100 m of lap (rounded)."""
+    per_100m: float = 100.0 / 9.0
+    """Obstacles per 100 m of lap when ``count`` is None (the default: 10 on a 90 m lap)."""
     length_range_m: tuple[float, float] = (0.4, 0.8)
     """Obstacle extent along the course, drawn uniformly from this range."""
     width_range_m: tuple[float, float] = (0.3, 0.6)
@@ -278,12 +354,13 @@ class ObstacleConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         _check(
-            _is_int(self.count) and self.count >= 0,
+            self.count is None or (_is_int(self.count) and self.count >= 0),
             name,
             "count",
             self.count,
-            "an integer >= 0",
+            "None or an integer >= 0",
         )
+        _check_non_negative(self, "per_100m")
         for rng_name in ("length_range_m", "width_range_m"):
             pair = getattr(self, rng_name)
             _check(
@@ -317,6 +394,12 @@ class ObstacleConfig:
             f">= the largest obstacle length ({self.length_range_m[1]})",
         )
 
+    def count_for(self, lap_m: float) -> int:
+        """Obstacles on a lap of ``lap_m`` metres: ``count``, or ``per_100m`` scaled to it."""
+        if self.count is not None:
+            return int(self.count)
+        return int(round(self.per_100m * lap_m / 100.0))
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -343,7 +426,10 @@ class EnvConfig:
     n_checkpoints: int = 10
     """Ordered gates per episode, evenly spaced along the centerline; the last is the finish."""
     max_episode_time_s: float = 60.0
-    """Episode is truncated with reason 'timeout' after this much simulated time."""
+    """Episode is truncated with reason 'timeout' after this much simulated time (on a lap of
+    up to ``time_limit_lap_m``; longer laps get proportionally more, see ``time_limit_s``)."""
+    time_limit_lap_m: float = 90.0
+    """Lap length that ``max_episode_time_s`` is meant for."""
     stuck_time_s: float = 3.0
     """Episode ends with reason 'stuck' when best progress has not grown for this long."""
     stuck_min_progress_m: float = 0.1
@@ -357,7 +443,9 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        _check_positive(self, "control_dt_s", "max_episode_time_s", "stuck_time_s")
+        _check_positive(
+            self, "control_dt_s", "max_episode_time_s", "time_limit_lap_m", "stuck_time_s"
+        )
         _check_non_negative(self, "stuck_min_progress_m", "collision_penalty", "goal_bonus")
         for int_name, low in (("substeps", 1), ("laps", 1), ("n_checkpoints", 1)):
             value = getattr(self, int_name)
@@ -392,6 +480,11 @@ class EnvConfig:
             self.progress_reward_per_m,
             "finite",
         )
+
+    def time_limit_s(self, lap_m: float) -> float:
+        """Episode time limit on a lap of ``lap_m`` metres: ``max_episode_time_s``, scaled up
+        in proportion for laps longer than ``time_limit_lap_m``."""
+        return self.max_episode_time_s * max(1.0, lap_m / self.time_limit_lap_m)
 
     @property
     def substep_dt_s(self) -> float:
@@ -440,6 +533,7 @@ def kart_preset() -> EnvConfig:
         substeps=2,
         max_speed_command_mps=10.0,
         max_episode_time_s=200.0,
+        time_limit_lap_m=400.0,
     )
 
 

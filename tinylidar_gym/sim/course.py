@@ -80,6 +80,23 @@ class Course:
         return pos, yaw, idx
 
 
+def project_points(course: Course, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Arc length (K,) and signed lateral offset (K,) of points (K, 2) on the centerline, metres
+    (left positive), by a global nearest-segment search."""
+    a = course.centerline
+    e = np.roll(a, -1, axis=0) - a
+    ee = np.maximum((e**2).sum(axis=1), 1e-12)
+    rel = pts[:, None, :] - a[None, :, :]
+    u = np.clip((rel * e[None]).sum(axis=2) / ee[None], 0.0, 1.0)
+    closest = a[None] + u[..., None] * e[None]
+    d2 = ((pts[:, None, :] - closest) ** 2).sum(axis=2)
+    j = np.argmin(d2, axis=1)
+    k = np.arange(len(pts))
+    s = course.arc_length[j] + u[k, j] * np.sqrt(ee[j])
+    side = e[j, 0] * rel[k, j, 1] - e[j, 1] * rel[k, j, 0]
+    return s, np.copysign(np.sqrt(d2[k, j]), side)
+
+
 def course_from_centerline(
     centerline: np.ndarray,
     half_width_left: np.ndarray,

@@ -37,6 +37,7 @@ from tinylidar_gym.sim.state import (
     C_SPEED_CMD,
     C_STEER_CMD,
     C_TIME,
+    C_TIME_LIMIT,
     C_X,
     C_Y,
     C_YAW,
@@ -45,7 +46,6 @@ from tinylidar_gym.sim.state import (
     E_CONTROL_DT,
     E_DEAD_STEPS,
     E_GOAL_BONUS,
-    E_MAX_TIME,
     E_STUCK_MIN_PROGRESS,
     E_STUCK_TIME,
     E_SUB_DT,
@@ -266,7 +266,7 @@ def _end_and_reward(car: np.ndarray, ep: np.ndarray, cp_s: np.ndarray, reason: i
     stalled = car[C_TIME] - car[C_LAST_PROGRESS_TIME] >= ep[E_STUCK_TIME] - 1e-9
     if reason == REASON_RUNNING and stalled:
         reason = REASON_STUCK
-    if reason == REASON_RUNNING and car[C_TIME] >= ep[E_MAX_TIME] - 1e-9:
+    if reason == REASON_RUNNING and car[C_TIME] >= car[C_TIME_LIMIT] - 1e-9:
         reason = REASON_TIMEOUT
     car[C_REASON] = reason
     return reward

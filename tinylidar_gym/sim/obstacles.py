@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinylidar_gym.sim.config import ConfigError, ObstacleConfig, VehicleConfig
-from tinylidar_gym.sim.course import Course
+from tinylidar_gym.sim.course import Course, project_points
+from tinylidar_gym.sim.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,58 @@ class Obstacles:
 
     @staticmethod
     def from_boxes(boxes: np.ndarray) -> Obstacles:
-        """Obstacles from explicit boxes (e.g. a replayed layout); arc positions unknown."""
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
-        if np.any(boxes[:, 3:5] <= 0) or not np.all(np.isfinite(boxes)):
-            raise ValueError("obstacle boxes need finite values and positive length/width.")
+        """Obstacles from explicit boxes (e.g. a replayed layout); arc positions unknown.
+
+        Raises:
+            ObstacleError: ``boxes`` is not (K, 5) finite rows with positive length and width.
+        """
+        boxes = boxes_array(boxes)
         nan = np.full(len(boxes), np.nan)
         return Obstacles(boxes.copy(), nan, nan.copy())
 
 
+class ObstacleError(UserError, ValueError):
+    """Given obstacle boxes are malformed or not a valid layout for the course."""
+
+
+BOX_COLUMNS = "[x_m, y_m, yaw_rad, length_m, width_m]"
+
+
+def boxes_array(boxes: object) -> np.ndarray:
+    """``boxes`` as a (K, 5) float64 array of rows ``[x_m, y_m, yaw_rad, length_m, width_m]``.
+
+    An empty sequence is zero boxes. Anything else must already have shape (K, 5): a flat or
+    transposed array is refused rather than silently regrouped into other boxes.
+
+    Raises:
+        ObstacleError: wrong shape, non-numeric or non-finite values, length or width <= 0.
+    """
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ObstacleError(
+            f"obstacle boxes must be numbers in (K, 5) rows {BOX_COLUMNS}: {exc}."
+        ) from exc
+    if arr.size == 0 and arr.ndim <= 2 and (arr.ndim < 2 or arr.shape[1] in (0, 5)):
+        return np.zeros((0, 5))
+    if arr.ndim != 2 or arr.shape[1] != 5:
+        raise ObstacleError(
+            f"obstacle boxes must have shape (K, 5), one row {BOX_COLUMNS} per box; got shape "
+            f"{arr.shape}. Pass a list of 5-number rows (an empty list for no obstacles)."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ObstacleError("obstacle boxes contain non-finite values (nan or inf).")
+    if np.any(arr[:, 3:5] <= 0):
+        raise ObstacleError("obstacle boxes need length_m > 0 and width_m > 0 on every row.")
+    return arr
+
+
 def box_corners(boxes: np.ndarray) -> np.ndarray:
-    """(K, 4, 2) counter-clockwise corners of boxes given as (K, 5) ``[x, y, yaw, l, w]``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    """(K, 4, 2) counter-clockwise corners of boxes given as (K, 5) ``[x, y, yaw, l, w]`` (one
+    box may be given as a (5,) row)."""
+    boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+    if boxes.shape[-1] != 5 or boxes.ndim != 2:
+        raise ObstacleError(f"boxes must have shape (K, 5) or (5,), got {boxes.shape}.")
     half = np.array([[1, -1], [1, 1], [-1, 1], [-1, -1]], dtype=np.float64) * 0.5
     local = half[None, :, :] * boxes[:, None, 3:5]
     c, s = np.cos(boxes[:, 2])[:, None], np.sin(boxes[:, 2])[:, None]
@@ -95,17 +137,19 @@ def generate_obstacles(
     vehicle: VehicleConfig,
     rng: np.random.Generator,
 ) -> Obstacles:
-    """Place ``cfg.count`` boxes on ``course`` using ``rng`` (deterministic for a given state)."""
-    k = cfg.count
+    """Place ``cfg.count_for(course.length_m)`` boxes on ``course`` using ``rng``
+    (deterministic for a given state)."""
+    k = cfg.count_for(course.length_m)
     if k == 0:
         return Obstacles.empty()
     avail = course.length_m - 2.0 * cfg.start_exclusion_m
     slot = avail / k
     if slot < cfg.min_spacing_m:
         raise ConfigError(
-            f"ObstacleConfig.count={k} does not fit: count * min_spacing_m "
+            f"{k} obstacles (ObstacleConfig.count={cfg.count}, per_100m={cfg.per_100m:.3g}) do "
+            "not fit: count * min_spacing_m "
             f"({k * cfg.min_spacing_m:.1f} m) must be <= course length - "
-            f"2 * start_exclusion_m ({avail:.1f} m). Lower count or min_spacing_m."
+            f"2 * start_exclusion_m ({avail:.1f} m). Lower count, per_100m or min_spacing_m."
         )
     # Jittered slots: consecutive centres are >= min_spacing_m apart by construction.
     s = cfg.start_exclusion_m + np.arange(k) * slot + rng.uniform(0.0, slot - cfg.min_spacing_m, k)
@@ -148,3 +192,62 @@ def generate_obstacles(
         [pos[:, 0] - d * np.sin(yaw), pos[:, 1] + d * np.cos(yaw), yaw, length, width], axis=1
     )
     return Obstacles(boxes, s, d)
+
+
+def check_obstacles_fit(course: Course, obstacles: Obstacles, vehicle: VehicleConfig) -> None:
+    """Refuse a given layout that a generated one could never be: a box that leaves the
+    corridor or overlaps the car standing on the start line (the car would start inside it and
+    the collision check, which looks for crossing edges, would never report it).
+
+    Raises:
+        ObstacleError: naming the first offending box and the fix.
+    """
+    if obstacles.count == 0:
+        return
+    corners = obstacles.corners  # (K, 4, 2)
+    # Corners and points along the edges: an edge may cut the inside wall of a bend.
+    frac = np.linspace(0.0, 1.0, 5, endpoint=False)[None, None, :, None]
+    nxt = np.roll(corners, -1, axis=1)
+    pts = (corners[:, :, None, :] * (1 - frac) + nxt[:, :, None, :] * frac).reshape(-1, 2)
+    s, d = project_points(course, pts)
+    arc = course.arc_length
+    hl = np.interp(s, arc, np.append(course.half_width_left, course.half_width_left[0]))
+    hr = np.interp(s, arc, np.append(course.half_width_right, course.half_width_right[0]))
+    outside = ((d > hl + 1e-6) | (d < -hr - 1e-6)).reshape(obstacles.count, -1).any(axis=1)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise ObstacleError(
+            f"obstacle box {k} {obstacles.boxes[k].round(3).tolist()} reaches outside the "
+            f"corridor of course '{course.name}'; replay it on the course it was recorded on, or "
+            "drop it."
+        )
+    x, y, yaw = course.start_pose()
+    centre = vehicle.length_m / 2 - vehicle.rear_overhang_m
+    car = np.array(
+        [x + centre * np.cos(yaw), y + centre * np.sin(yaw), yaw, vehicle.length_m, vehicle.width_m]
+    )
+    hit = boxes_overlap(obstacles.boxes, car)
+    if hit.any():
+        k = int(np.flatnonzero(hit)[0])
+        raise ObstacleError(
+            f"obstacle box {k} {obstacles.boxes[k].round(3).tolist()} overlaps the car on the "
+            f"start line of course '{course.name}'; move it away from the start or drop it."
+        )
+
+
+def boxes_overlap(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(K,) bool: does each of ``boxes`` (K, 5) overlap ``box`` (5,) (touching counts)?
+
+    Separating-axis test on the four edge directions of the two rectangles.
+    """
+    a = box_corners(boxes)  # (K, 4, 2)
+    b = box_corners(box)[0]  # (4, 2)
+    yaws = np.concatenate([boxes[:, 2:3], np.full((len(boxes), 1), box[2])], axis=1)
+    axes = np.concatenate(
+        [np.stack([np.cos(yaws), np.sin(yaws)], -1), np.stack([-np.sin(yaws), np.cos(yaws)], -1)],
+        axis=1,
+    )  # (K, 4, 2)
+    pa = np.einsum("kcd,kad->kac", a, axes)  # (K, axes, corners)
+    pb = np.einsum("cd,kad->kac", b, axes)
+    separated = (pa.max(axis=2) < pb.min(axis=2)) | (pb.max(axis=2) < pa.min(axis=2))
+    return ~separated.any(axis=1)

@@ -49,7 +49,8 @@ C_S_LOCAL = 15  # arc length of the last projection in [0, lap)
 C_STEER_CMD = 16  # last steering command, rad
 C_SPEED_CMD = 17  # last speed command, m/s
 C_LATERAL = 18  # signed distance from the centerline (left positive), m
-N_CAR_STATE = 19
+C_TIME_LIMIT = 19  # this episode's time limit, s (scales with the lap length)
+N_CAR_STATE = 20
 
 # Packed env parameters.
 E_SUBSTEPS, E_SUB_DT, E_VMIN_CMD, E_VMAX_CMD, E_MAX_TIME = 0, 1, 2, 3, 4

@@ -38,6 +38,7 @@ from tinylidar_gym.sim.state import (  # noqa: F401  (re-exported: the packed la
     C_STEER,
     C_STEER_CMD,
     C_TIME,
+    C_TIME_LIMIT,
     C_X,
     C_Y,
     C_YAW,
@@ -185,9 +186,14 @@ class World:
         self.courses[i] = course
 
     def reset_car(
-        self, i: int, noise_seed: int, pose: tuple[float, float, float] | None = None
+        self,
+        i: int,
+        noise_seed: int,
+        pose: tuple[float, float, float] | None = None,
+        time_limit_s: float | None = None,
     ) -> None:
-        """Place car ``i`` at rest on its start line (or ``pose``) and take the first scan."""
+        """Place car ``i`` at rest on its start line (or ``pose``) and take the first scan.
+        ``time_limit_s``: this episode's time limit (default ``max_episode_time_s``)."""
         course = self.courses[i]
         if course is None:
             raise RuntimeError(f"car {i} has no layout; call set_layout first.")
@@ -196,6 +202,7 @@ class World:
         car[:] = 0.0
         car[C_X], car[C_Y], car[C_YAW] = x, y, yaw
         car[C_MIN_CLEARANCE] = np.inf
+        car[C_TIME_LIMIT] = self.env_params[E_MAX_TIME] if time_limit_s is None else time_limit_s
         idx, s = project_global(x, y, self.centerline[i], int(self.n_cl[i]))
         car[C_CL_IDX] = idx
         car[C_S_LOCAL] = s

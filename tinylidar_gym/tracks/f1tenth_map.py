@@ -34,6 +34,7 @@ from tinylidar_gym.tracks.occupancy_map import (  # noqa: F401  (re-exported: th
     occupancy_walls,
     row_runs,
 )
+from tinylidar_gym.tracks.wall_widths import widths_from_walls
 
 
 def read_centerline_csv(csv_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -309,7 +310,8 @@ def load_f1tenth_map(
     Returns:
         A Course with ``walls`` (S, 4) the occupancy-grid boundaries (free space on the left),
         ``centerline`` (P, 2) resampled every ~``point_spacing_m`` metres starting at the first
-        CSV point, ``half_width_left`` / ``half_width_right`` (P,) metres, ``name`` the YAML stem.
+        CSV point, ``half_width_left`` / ``half_width_right`` (P,) metres measured from those
+        walls (not the CSV's widths, which often overstate the room), ``name`` the YAML stem.
 
     Raises:
         FileNotFoundError: the YAML, its image, or the given CSV does not exist.
@@ -334,10 +336,13 @@ def load_f1tenth_map(
     if reverse:
         cl, hl, hr = (np.roll(v[::-1], 1, axis=0) for v in (cl, hr, hl))
     res = _resample_closed(np.column_stack([cl, hl, hr]), float(point_spacing_m))
+    centerline = np.ascontiguousarray(res[:, :2])
+    # The occupancy walls are what the car hits: the CSV's widths are often wider.
+    hl, hr = widths_from_walls(centerline, walls)
     return Course(
-        centerline=np.ascontiguousarray(res[:, :2]),
-        half_width_left=np.ascontiguousarray(res[:, 2]),
-        half_width_right=np.ascontiguousarray(res[:, 3]),
+        centerline=centerline,
+        half_width_left=hl,
+        half_width_right=hr,
         walls=walls,
         name=grid.name,
     )
