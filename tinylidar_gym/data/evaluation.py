@@ -185,21 +185,10 @@ def drive_seeds(
                 continue
             info = infos["final_info"][i] if done[i] else info_row(infos, i)
             if ep.writer is not None:
-                step = {key: info[key] for key in STEP_KEYS}
-                step.update(
-                    reward=float(rewards[i]),
-                    terminated=bool(terminated[i]),
-                    truncated=bool(truncated[i]),
-                )
-                ep.writer.write_step(
-                    ep.steps * dt_ns,
-                    prev_obs[i],
-                    (prev["x_m"][i], prev["y_m"][i], prev["yaw_rad"][i]),
-                    prev["speed_mps"][i],
-                    (info["steer_cmd_rad"], info["speed_cmd_mps"]),
-                    actions[i].astype(np.float64),
-                    step,
-                )
+                outcome = (float(rewards[i]), bool(terminated[i]), bool(truncated[i]))
+                pose = (prev["x_m"][i], prev["y_m"][i], prev["yaw_rad"][i])
+                _record_step(ep, ep.steps * dt_ns, prev_obs[i], pose, prev["speed_mps"][i],
+                             actions[i], info, outcome)  # fmt: skip
             ep.steps += 1
             ep.ret += float(rewards[i])
             if done[i]:
@@ -208,6 +197,32 @@ def drive_seeds(
                 running[i] = start(i)
     bar.close()
     return [results[s] for s in seeds]
+
+
+def _record_step(
+    ep: _Episode,
+    t_ns: int,
+    scan: np.ndarray,
+    pose: tuple[float, float, float],
+    speed_mps: float,
+    action: np.ndarray,
+    info: dict[str, Any],
+    outcome: tuple[float, bool, bool],
+) -> None:
+    """Write one step of ``ep``: the scan, pose and speed before the action, the command it
+    gave and the step's ``info`` with its ``(reward, terminated, truncated)``."""
+    step = {key: info[key] for key in STEP_KEYS}
+    step.update(reward=outcome[0], terminated=outcome[1], truncated=outcome[2])
+    assert ep.writer is not None
+    ep.writer.write_step(
+        t_ns,
+        scan,
+        pose,
+        speed_mps,
+        (info["steer_cmd_rad"], info["speed_cmd_mps"]),
+        action.astype(np.float64),
+        step,
+    )
 
 
 def _finish(

@@ -199,11 +199,6 @@ def _import_recording(
     commands = drive_commands[d_order][idx[keep]].astype(np.float32)
     actions, clipped = _to_actions(commands, env)
     t_kept = scan_t[keep]
-    t_rel = t_kept - t_kept[0]
-    if cfg.episode_length_s is None:
-        piece = np.zeros(len(t_rel), dtype=np.int64)
-    else:
-        piece = t_rel // int(cfg.episode_length_s * 1e9)
     info = {
         "path": str(path),
         "files": names,
@@ -219,23 +214,28 @@ def _import_recording(
         "damaged_files": msgs.damaged,
         "beams": resampler.to_dict(),
     }
+    arrays = {"scans": scans, "actions": actions, "commands": commands}
+    return info, _episodes(path, cfg.episode_length_s, t_kept - t_kept[0], arrays)
+
+
+def _episodes(
+    path: Path, episode_length_s: float | None, t_rel: np.ndarray, arrays: dict[str, np.ndarray]
+) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """A recording's paired samples cut into episodes of ``episode_length_s`` (None: one), as
+    ``(info, arrays)`` with timestamps relative to the recording's first sample."""
+    if episode_length_s is None:
+        piece = np.zeros(len(t_rel), dtype=np.int64)
+    else:
+        piece = t_rel // int(episode_length_s * 1e9)
     episodes = []
     for p in np.unique(piece):
         sel = piece == p
         ep = {"recording": str(path), "piece": int(p), "samples": int(sel.sum())}
-        episodes.append(
-            (
-                ep,
-                {
-                    "scans": scans[sel],
-                    "actions": actions[sel],
-                    "commands": commands[sel],
-                    "timestamps_ns": t_rel[sel].astype(np.int64),
-                    "weights": np.ones(int(sel.sum()), dtype=np.float32),
-                },
-            )
-        )
-    return info, episodes
+        episode = {name: values[sel] for name, values in arrays.items()}
+        episode["timestamps_ns"] = t_rel[sel].astype(np.int64)
+        episode["weights"] = np.ones(int(sel.sum()), dtype=np.float32)
+        episodes.append((ep, episode))
+    return episodes
 
 
 def _describe(path: Path, info: dict[str, Any]) -> str:

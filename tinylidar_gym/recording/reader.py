@@ -236,18 +236,24 @@ def read_episode(path: str | Path) -> EpisodeData:
         ) from exc
 
 
+def _channels(path: Path, reader: Any) -> dict[str, int]:
+    """Topic -> channel id of a tinylidar recording (an error names the missing channels)."""
+    summary = reader.get_summary()
+    if summary is None:
+        raise RecordingError(f"{path}: MCAP file has no summary section (unfinished file?).")
+    topics = {ch.topic: cid for cid, ch in summary.channels.items()}
+    missing = [
+        t for t in (s.TOPIC_SCAN, s.TOPIC_TF, s.TOPIC_COMMAND, s.TOPIC_STEP) if t not in topics
+    ]
+    if missing:
+        raise RecordingError(f"{path}: not a tinylidar recording (no channels {missing}).")
+    return topics
+
+
 def _read(path: Path) -> EpisodeData:
     with open(path, "rb") as f:
         reader = make_reader(f, validate_crcs=True)
-        summary = reader.get_summary()
-        if summary is None:
-            raise RecordingError(f"{path}: MCAP file has no summary section (unfinished file?).")
-        topics = {ch.topic: cid for cid, ch in summary.channels.items()}
-        missing = [
-            t for t in (s.TOPIC_SCAN, s.TOPIC_TF, s.TOPIC_COMMAND, s.TOPIC_STEP) if t not in topics
-        ]
-        if missing:
-            raise RecordingError(f"{path}: not a tinylidar recording (no channels {missing}).")
+        topics = _channels(path, reader)
         metadata = {m.name: dict(m.metadata) for m in reader.iter_metadata()}
         attachments = {a.name: a.data for a in reader.iter_attachments()}
         lidar = metadata.get(s.METADATA_LIDAR)

@@ -23,91 +23,96 @@ mimetypes.add_type("text/javascript", ".js")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
-def make_handler(mounts: list[tuple[str, Path]]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """Static files from ``mounts`` (URL prefix, folder), with byte ranges and CORS."""
 
-        def _resolve(self) -> Path | None:
-            path = unquote(urlsplit(self.path).path)
-            for prefix, root in mounts:  # longest prefix first
-                if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                    rel = path[len(prefix.rstrip("/")) :].lstrip("/") or "index.html"
-                    target = Path(os.path.normpath(root / rel))  # symlinks allowed, ".." not
-                    if target.is_relative_to(root) and target.is_file():
-                        return target
-                    return None
-            return None
+    mounts: list[tuple[str, Path]] = []
+    protocol_version = "HTTP/1.1"
 
-        def _headers(self, status: int, length: int, extra: dict[str, str]) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(length))
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header(
-                "Access-Control-Expose-Headers", "Accept-Ranges, Content-Range, Content-Length"
-            )
-            self.send_header("Cache-Control", "no-store")
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
+    def _resolve(self) -> Path | None:
+        path = unquote(urlsplit(self.path).path)
+        for prefix, root in self.mounts:  # longest prefix first
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                rel = path[len(prefix.rstrip("/")) :].lstrip("/") or "index.html"
+                target = Path(os.path.normpath(root / rel))  # symlinks allowed, ".." not
+                if target.is_relative_to(root) and target.is_file():
+                    return target
+                return None
+        return None
 
-        def do_OPTIONS(self) -> None:  # CORS preflight (Range header)
-            self._headers(
-                204,
-                0,
-                {
-                    "Access-Control-Allow-Headers": "Range",
-                    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-                },
-            )
+    def _headers(self, status: int, length: int, extra: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header(
+            "Access-Control-Expose-Headers", "Accept-Ranges, Content-Range, Content-Length"
+        )
+        self.send_header("Cache-Control", "no-store")
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.end_headers()
 
-        def do_HEAD(self) -> None:
-            self.do_GET(body=False)
+    def do_OPTIONS(self) -> None:  # CORS preflight (Range header)
+        self._headers(
+            204,
+            0,
+            {
+                "Access-Control-Allow-Headers": "Range",
+                "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            },
+        )
 
-        def do_GET(self, body: bool = True) -> None:
-            target = self._resolve()
-            if target is None:
-                self._headers(404, 0, {})
+    def do_HEAD(self) -> None:
+        self.do_GET(body=False)
+
+    def do_GET(self, body: bool = True) -> None:
+        target = self._resolve()
+        if target is None:
+            self._headers(404, 0, {})
+            return
+        size = target.stat().st_size
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        start, end, status = 0, size - 1, 200
+        header = self.headers.get("Range")
+        if header:
+            match = _RANGE.match(header.strip())
+            if not match or (not match[1] and not match[2]):
+                self._headers(416, 0, {"Content-Range": f"bytes */{size}"})
                 return
-            size = target.stat().st_size
-            ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-            start, end, status = 0, size - 1, 200
-            header = self.headers.get("Range")
-            if header:
-                match = _RANGE.match(header.strip())
-                if not match or (not match[1] and not match[2]):
-                    self._headers(416, 0, {"Content-Range": f"bytes */{size}"})
-                    return
-                if match[1]:
-                    start = int(match[1])
-                    end = min(int(match[2]), size - 1) if match[2] else size - 1
-                else:  # suffix range: last N bytes
-                    start = max(size - int(match[2]), 0)
-                if start > end or start >= size:
-                    self._headers(416, 0, {"Content-Range": f"bytes */{size}"})
-                    return
-                status = 206
-            length = end - start + 1
-            extra = {"Content-Type": ctype}
-            if status == 206:
-                extra["Content-Range"] = f"bytes {start}-{end}/{size}"
-            self._headers(status, length, extra)
-            if body:
-                with target.open("rb") as f:
-                    f.seek(start)
-                    try:
-                        shutil.copyfileobj(_Limited(f, length), self.wfile)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
+            if match[1]:
+                start = int(match[1])
+                end = min(int(match[2]), size - 1) if match[2] else size - 1
+            else:  # suffix range: last N bytes
+                start = max(size - int(match[2]), 0)
+            if start > end or start >= size:
+                self._headers(416, 0, {"Content-Range": f"bytes */{size}"})
+                return
+            status = 206
+        length = end - start + 1
+        extra = {"Content-Type": ctype}
+        if status == 206:
+            extra["Content-Range"] = f"bytes {start}-{end}/{size}"
+        self._headers(status, length, extra)
+        if body:
+            with target.open("rb") as f:
+                f.seek(start)
+                try:
+                    shutil.copyfileobj(_Limited(f, length), self.wfile)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
-        def log_message(self, fmt: str, *args: object) -> None:
-            if os.environ.get("SERVE_LOG"):
-                sys.stderr.write(
-                    f"{self.command} {self.path} {self.headers.get('Range', '')} "
-                    f"-> {args[1] if len(args) > 1 else ''}\n"
-                )
+    def log_message(self, fmt: str, *args: object) -> None:
+        if os.environ.get("SERVE_LOG"):
+            sys.stderr.write(
+                f"{self.command} {self.path} {self.headers.get('Range', '')} "
+                f"-> {args[1] if len(args) > 1 else ''}\n"
+            )
 
-    return Handler
+
+def make_handler(mounts: list[tuple[str, Path]]) -> type[BaseHTTPRequestHandler]:
+    """A request handler class serving ``mounts`` (longest prefix first)."""
+    return type("Handler", (_Handler,), {"mounts": mounts})
 
 
 class _Limited:

@@ -218,52 +218,51 @@ FIND_TREE_ERRORS = """() => [...document.querySelectorAll('svg[data-testid]')]
             r.x + r.width / 2, r.y + r.height / 2]; })"""
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--timeout", type=float, default=90)
-    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "chromium"))
-    args = parser.parse_args()
-    out: Path = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
-    texts: list[str] = []
-    b = Browser(args.chromium)
+class Session:
+    """One look at a recording: the browser, where screenshots go, and what was found."""
 
-    def shot(name: str, text: bool = True) -> None:
+    def __init__(self, browser: Browser, out: Path) -> None:
+        self.b, self.out = browser, out
+        self.problems: list[str] = []
+        self.texts: list[str] = []
+
+    def shot(self, name: str, text: bool = True) -> None:
         time.sleep(3)  # let the 3D panel draw
-        b.screenshot(out / f"{name}.png")
+        self.b.screenshot(self.out / f"{name}.png")
         if text:
-            texts.append(f"== {name} ==\n" + b.js("document.body.innerText"))
+            self.texts.append(f"== {name} ==\n" + self.b.js("document.body.innerText"))
 
-    def click_js(finder: str, *arg: str) -> list | None:
-        pos = b.js(f"({finder})({', '.join(json.dumps(a) for a in arg)})")
+    def click_js(self, finder: str, *arg: str) -> list | None:
+        pos = self.b.js(f"({finder})({', '.join(json.dumps(a) for a in arg)})")
         if pos:
-            b.click(pos[0], pos[1])
+            self.b.click(pos[0], pos[1])
         return pos
 
-    try:
-        b.attach_page()
-        b.call("Page.navigate", url=args.url)
-        if not b.wait_text(TOPICS + SCHEMAS, args.timeout):
-            problems.append("topic list never showed all expected topics/schemas")
-        shot("01_topics")  # data source sidebar: topic list with schemas; 3D panel as opened
+    def open_recording(self, url: str, timeout: float) -> None:
+        """Load the page; the data source sidebar lists the topics with their schemas."""
+        self.b.attach_page()
+        self.b.call("Page.navigate", url=url)
+        if not self.b.wait_text(TOPICS + SCHEMAS, timeout):
+            self.problems.append("topic list never showed all expected topics/schemas")
+        self.shot("01_topics")  # data source sidebar: topic list with schemas; 3D panel as opened
 
-        if not click_js(FIND_3D_GEAR):
-            problems.append("3D panel settings button not found")
-        shot("02_3d_settings_default")
+    def show_3d_topics(self) -> None:
+        """Switch on /scan and /scene in the 3D panel, as a user would, with bigger points."""
+        b = self.b
+        if not self.click_js(FIND_3D_GEAR):
+            self.problems.append("3D panel settings button not found")
+        self.shot("02_3d_settings_default")
         for topic in ("/scan", "/scene"):
             pos = b.js(f"({FIND_ROW_TOGGLE})({json.dumps(topic)})")
             if pos is None:
-                problems.append(f"{topic} not in the 3D panel's topic settings")
+                self.problems.append(f"{topic} not in the 3D panel's topic settings")
             elif not pos[2]:  # hidden by default in studio 1.x: switch it on, as a user would
                 b.click(pos[0], pos[1])
-        click_js(FIND_BY_TEXT, "Transforms (3)")  # expand the frame list, if it is there
+        self.click_js(FIND_BY_TEXT, "Transforms (3)")  # expand the frame list, if it is there
         # Bigger scan points (default 2 px is hard to see in a screenshot): /scan > Point size.
-        if click_js(FIND_BY_TEXT, "/scan"):
+        if self.click_js(FIND_BY_TEXT, "/scan"):
             time.sleep(1)
-            if click_js(FIND_FIELD_INPUT, "Point size"):
+            if self.click_js(FIND_FIELD_INPUT, "Point size"):
                 b.call(
                     "Input.dispatchKeyEvent",
                     type="keyDown",
@@ -274,60 +273,69 @@ def main() -> int:
                 )  # ctrl+a
                 b.call("Input.dispatchKeyEvent", type="keyUp", key="a", code="KeyA", modifiers=2)
                 b.call("Input.insertText", text=str(POINT_SIZE))
-        shot("03_visible_start")
+        self.shot("03_visible_start")
 
+    def scrub_and_check_tree(self) -> None:
+        """The end and the middle of the recording, then the settings tree's error icons."""
+        b = self.b
         scrub = b.js(f"({FIND_SCRUBBER})()")
         if not scrub:
-            problems.append("playback scrubber not found")
+            self.problems.append("playback scrubber not found")
         else:
             x0, y, w = scrub
             b.click(x0 + w * 0.999, y)
-            shot("04_end", text=False)
+            self.shot("04_end", text=False)
             b.click(x0 + w * 0.5, y)
-            shot("05_mid")
+            self.shot("05_mid")
         for label, x, y in b.js(f"({FIND_TREE_ERRORS})()") or []:
             b.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)  # show its tooltip
             time.sleep(1)
             tip = b.js(
                 "[...document.querySelectorAll('[role=tooltip]')].map(t => t.innerText).join(' | ')"
             )
-            problems.append(f"3D settings tree: {label}: {tip or '(no tooltip text)'}")
-        if any(p.startswith("3D settings tree") for p in problems):
-            shot("05b_error_tooltip", text=False)
+            self.problems.append(f"3D settings tree: {label}: {tip or '(no tooltip text)'}")
+        if any(p.startswith("3D settings tree") for p in self.problems):
+            self.shot("05b_error_tooltip", text=False)
 
-        # 2D (top-down) view of the same moment, then zoomed out.
-        if click_js(FIND_BY_TEXT, "3D"):
-            canvas = b.js(
-                "(() => { const c = [...document.querySelectorAll('canvas')]"
-                ".sort((a, b) => b.width * b.height - a.width * a.height)[0];"
-                " const r = c.getBoundingClientRect(); return [r.x + r.width / 2,"
-                " r.y + r.height / 2]; })()"
+    def top_down(self) -> None:
+        """2D (top-down) view of the same moment, then zoomed out to see the course."""
+        b = self.b
+        if not self.click_js(FIND_BY_TEXT, "3D"):
+            return
+        canvas = b.js(
+            "(() => { const c = [...document.querySelectorAll('canvas')]"
+            ".sort((a, b) => b.width * b.height - a.width * a.height)[0];"
+            " const r = c.getBoundingClientRect(); return [r.x + r.width / 2,"
+            " r.y + r.height / 2]; })()"
+        )
+        self.shot("06_mid_topdown", text=False)
+        for _ in range(22):
+            b.call(
+                "Input.dispatchMouseEvent",
+                type="mouseWheel",
+                x=canvas[0],
+                y=canvas[1],
+                deltaX=0,
+                deltaY=1000,
             )
-            shot("06_mid_topdown", text=False)
-            for _ in range(22):  # zoom out to see the course
-                b.call(
-                    "Input.dispatchMouseEvent",
-                    type="mouseWheel",
-                    x=canvas[0],
-                    y=canvas[1],
-                    deltaX=0,
-                    deltaY=1000,
-                )
-                time.sleep(0.05)
-            shot("06b_mid_topdown_course", text=False)
+            time.sleep(0.05)
+        self.shot("06b_mid_topdown_course", text=False)
 
-        # Problems tab of the data source sidebar (first icon of the left bar).
-        b.click(22, 25)
+    def problems_tab(self) -> None:
+        """The Problems tab of the data source sidebar (first icon of the left bar)."""
+        self.b.click(22, 25)
         time.sleep(1)
-        if not click_js(FIND_BY_TEXT, "Problems"):
-            problems.append("Problems tab not found")
-        shot("07_problems")
-        if "No problems found" not in texts[-1]:
-            problems.append("the Problems tab lists problems (see 07_problems.png)")
-    finally:
-        (out / "page_text.txt").write_text("\n\n".join(texts))
-        with (out / "console.log").open("w") as f:
-            for ev in b.events:
+        if not self.click_js(FIND_BY_TEXT, "Problems"):
+            self.problems.append("Problems tab not found")
+        self.shot("07_problems")
+        if "No problems found" not in self.texts[-1]:
+            self.problems.append("the Problems tab lists problems (see 07_problems.png)")
+
+    def write_logs(self) -> None:
+        """The page text of every screenshot and the browser's console, beside them."""
+        (self.out / "page_text.txt").write_text("\n\n".join(self.texts))
+        with (self.out / "console.log").open("w") as f:
+            for ev in self.b.events:
                 m, p = ev.get("method", ""), ev.get("params", {})
                 if m == "Runtime.consoleAPICalled":
                     vals = [a.get("value", a.get("description", "")) for a in p.get("args", [])]
@@ -341,14 +349,34 @@ def main() -> int:
                 elif m == "Log.entryAdded":
                     e = p.get("entry", {})
                     f.write(f"[log:{e.get('level')}] {e.get('text')} {e.get('url', '')}\n")
-        b.close()
-    for problem in problems:
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--timeout", type=float, default=90)
+    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "chromium"))
+    args = parser.parse_args()
+    out: Path = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    session = Session(Browser(args.chromium), out)
+    try:
+        session.open_recording(args.url, args.timeout)
+        session.show_3d_topics()
+        session.scrub_and_check_tree()
+        session.top_down()
+        session.problems_tab()
+    finally:
+        session.write_logs()
+        session.b.close()
+    for problem in session.problems:
         print(f"PROBLEM: {problem}")
     print(
-        ("OK" if not problems else "PROBLEMS FOUND") + f": screenshots and page text in {out}"
-        " (look at the PNGs: scan points, car frames, walls and obstacles)"
+        ("OK" if not session.problems else "PROBLEMS FOUND") + f": screenshots and page text in "
+        f"{out} (look at the PNGs: scan points, car frames, walls and obstacles)"
     )
-    return 0 if not problems else 1
+    return 0 if not session.problems else 1
 
 
 if __name__ == "__main__":
