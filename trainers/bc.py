@@ -19,6 +19,7 @@ from imitation.algorithms import bc
 from imitation.util import logger as imit_logger
 
 from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.progress import live_bars
 from trainers.augment import augment_scans
 from trainers.configs import BCConfig
 from trainers.dataset import BatchStream, LidarDataset
@@ -235,7 +236,8 @@ def train_bc(
         steps_per_epoch = stream.batches_per_epoch
         for epoch in range(1, cfg.epochs + 1):
             te = time.perf_counter()
-            trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
+            bar = progress and live_bars()  # imitation's own bar: only in a terminal
+            trainer.train(n_batches=steps_per_epoch, progress_bar=bar, log_interval=10**9)
             train_s = time.perf_counter() - te
             metrics = validation_metrics(policy, val_scans, val_acts)
             metrics.update(

@@ -22,6 +22,7 @@ from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
 from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 
+from tinylidar_gym.data.progress import live_bars
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig
 from trainers.dagger_rounds import (
@@ -179,7 +180,7 @@ def train_dagger(
     rounds: list[dict[str, Any]] = []
     # imitation would otherwise roll the policy out on the training venv every few hundred
     # batches just to log returns; the rounds' own episodes tell us that.
-    train_kwargs = {"progress_bar": progress, "log_rollouts_venv": None}
+    train_kwargs = {"progress_bar": progress and live_bars(), "log_rollouts_venv": None}
 
     def train_and_validate(trainer: SimpleDAggerTrainer, epochs: int, where: str) -> None:
         # The round's data joins the aggregate with the first epoch; each epoch is a candidate.

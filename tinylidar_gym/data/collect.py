@@ -39,6 +39,7 @@ from tinylidar_gym.data.episode import (
     write_config,
     write_result,
 )
+from tinylidar_gym.data.progress import progress_bar
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.rollout import run_episode
 from tinylidar_gym.data.seeds import split_seeds
@@ -269,7 +270,7 @@ def collect(
             delayed(_collect_task)(job, index, seed) for index, seed in todo
         )
     last_write = time.monotonic()
-    bar = tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc="episodes", unit="ep",
+    bar = progress_bar(total=len(seeds), initial=len(seeds) - len(todo), desc="episodes", unit="ep",
                disable=not progress)  # fmt: skip
     with bar:
         for res in results:
