@@ -18,9 +18,9 @@ from trainers.tracking import TrackingConfig
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    env = with_overrides(EnvConfig(), lidar={"n_beams": 241}, max_episode_time_s=2.0)
+    env = with_overrides(EnvConfig(), max_episode_time_s=1.0)
     collect(CollectJob(root / "runs" / "r", "train", 0, 3, env=env), workers=1, progress=False)
-    # 2 s episodes time out; training only needs (scan, action) pairs.
+    # 1 s episodes time out; training only needs (scan, action) pairs.
     cfg = ExtractConfig(include_failed=True)
     extract([root / "runs" / "r"], root / "data", progress=False, cfg=cfg)
     return root / "data"
