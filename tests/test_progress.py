@@ -47,6 +47,13 @@ def test_a_terminal_keeps_the_live_bar():
     assert live_bars(term) and not live_bars(io.StringIO())
 
 
+def test_an_empty_loop_in_a_log_writes_nothing():
+    log = io.StringIO()
+    for _ in progress_bar([], desc="hard negatives", file=log):
+        pass
+    assert log.getvalue() == ""
+
+
 def test_a_disabled_bar_writes_nothing():
     log = io.StringIO()
     for _ in progress_bar(range(10), file=log, disable=True):

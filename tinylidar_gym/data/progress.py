@@ -79,11 +79,15 @@ def progress_bar(
 
     Returns:
         The tqdm bar. When ``file`` is not a terminal it writes a line at the start, at most one
-        every ``log_interval_s`` and one at the end, each ending in a newline.
+        every ``log_interval_s`` and one at the end, each ending in a newline (nothing for an
+        empty loop).
     """
     stream = sys.stderr if file is None else file
     if is_terminal(stream):
         return tqdm(iterable, file=stream, **kwargs)
+    total = kwargs.get("total", len(iterable) if hasattr(iterable, "__len__") else None)
+    if total == 0:  # nothing to do: no lines at all
+        kwargs["disable"] = True
     kwargs.setdefault("mininterval", log_interval_s)
     kwargs.setdefault("maxinterval", max(log_interval_s, 10.0))
     return tqdm(iterable, file=_LogLines(stream), ascii=True, **kwargs)
