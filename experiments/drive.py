@@ -29,16 +29,16 @@ def run(args: Args) -> list[dict]:
     import gymnasium as gym
     import numpy as np
     from PIL import Image
-    from tqdm import tqdm
 
     import tinylidar_gym  # noqa: F401  (registers TinyLidar-v0)
+    from tinylidar_gym.data.progress import progress_bar
     from tinylidar_gym.data.rollout import run_episode
     from tinylidar_gym.experts.follow_the_gap import FollowTheGap
 
     env = gym.make("TinyLidar-v0", config=args.env, render_mode="rgb_array")
     policy = FollowTheGap(env.unwrapped.config)
     results = []
-    for k in tqdm(range(args.episodes), desc="episodes", unit="ep"):
+    for k in progress_bar(range(args.episodes), desc="episodes", unit="ep"):
         results.append(run_episode(env, policy, seed=args.seed + k))
     for r in results:
         print(

@@ -1,5 +1,7 @@
-"""`dvc repro` runs the whole flow (collect, extract, train, evaluate) offline on a tiny config."""
+"""`dvc repro` runs the whole flow (collect, extract, train, evaluate) offline on a tiny config,
+and the committed params.yaml is the pipeline's default flow."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,11 +12,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_PARAMS = {
-    "collect": {"episodes": 2, "workers": 1},
-    "train": {"variant": "L", "epochs": 1, "batch_size": 64, "learning_rate": 0.001},
-    "evaluate": {"episodes": 2, "num_envs": 2},
-}
+SMOKE_PARAMS = Path(__file__).with_name("dvc_smoke_params.yaml")
 
 
 def _dvc(*args, cwd):
@@ -30,7 +28,7 @@ def test_dvc_repro_runs_the_flow_and_records_lineage(tmp_path):
     work = tmp_path / "repo"
     work.mkdir()
     shutil.copy(ROOT / "dvc.yaml", work)
-    (work / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
+    shutil.copy(SMOKE_PARAMS, work / "params.yaml")
     # The stages depend on the code directories; small stand-ins keep the hashing cheap.
     (work / "tinylidar_gym" / "data").mkdir(parents=True)
     (work / "tinylidar_gym" / "data" / "extract.py").write_text("# code stand-in\n")
@@ -58,3 +56,29 @@ def test_dvc_repro_runs_the_flow_and_records_lineage(tmp_path):
     push = _dvc("push", cwd=work)
     assert push.returncode == 0, push.stderr
     assert any(remote.rglob("*"))
+
+
+def test_committed_params_are_the_pipelines_default_flow():
+    """`uv run dvc repro` with the committed params.yaml trains what `experiment-runner pipeline`
+    trains (the README's default flow and its measured success), not a smoke-test model."""
+    from experiments import evaluate, pipeline
+    from trainers.configs import BCConfig
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    default = pipeline.Args()
+    assert params["collect"]["episodes"] == default.train_episodes
+    assert params["collect"]["workers"] == default.workers
+    assert params["evaluate"]["episodes"] == default.test_episodes
+    assert params["evaluate"]["num_envs"] == evaluate.Args().num_envs
+    for name, value in params["train"].items():
+        assert getattr(default.bc, name) == value, name
+    # Every training setting the pipeline changes from BCConfig's defaults reaches dvc's stage.
+    changed = {
+        f.name
+        for f in dataclasses.fields(BCConfig)
+        if getattr(default.bc, f.name) != getattr(BCConfig(), f.name)
+    }
+    assert changed <= set(params["train"]), changed - set(params["train"])
+    train_cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
+    for name in params["train"]:
+        assert f"--bc.{name.replace('_', '-')} ${{train.{name}}}" in train_cmd, name

@@ -20,6 +20,7 @@ from imitation.algorithms import bc
 from imitation.util import logger as imit_logger
 
 from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.progress import live_bars
 from tinylidar_gym.sim.config import ConfigError
 from trainers.augment import augment_scans
 from trainers.configs import BCConfig
@@ -246,7 +247,10 @@ def _train_epochs(
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         te = time.perf_counter()
-        trainer.train(n_batches=steps_per_epoch, progress_bar=progress, log_interval=10**9)
+        # imitation's own bar: only in a terminal
+        trainer.train(
+            n_batches=steps_per_epoch, progress_bar=progress and live_bars(), log_interval=10**9
+        )
         train_s = time.perf_counter() - te
         metrics = validation_metrics(policy, data.val_scans, data.val_acts)
         metrics.update(

@@ -21,6 +21,7 @@ from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 
 from tinylidar_gym.data.dataset import scan_stats
+from tinylidar_gym.data.progress import live_bars
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import ConfigError, EnvConfig, config_to_dict
 from trainers.core import start_training
@@ -131,7 +132,7 @@ class _Rounds:
     def train_kwargs(self) -> dict[str, Any]:
         # imitation would otherwise roll the policy out on the training venv every few hundred
         # batches just to log returns; the rounds' own episodes tell us that.
-        return {"progress_bar": self.progress, "log_rollouts_venv": None}
+        return {"progress_bar": self.progress and live_bars(), "log_rollouts_venv": None}
 
     def train_and_validate(self, epochs: int, where: str) -> None:
         """BC on the aggregate; the round's data joins with the first epoch; each epoch's

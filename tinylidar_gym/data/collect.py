@@ -43,6 +43,7 @@ from tinylidar_gym.data.manifest import (
     outcome,
     read_manifest,
 )
+from tinylidar_gym.data.progress import progress_bar
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict
@@ -238,7 +239,8 @@ def _run(
     disk_full: str | None = None
     last_write = time.monotonic()
     n = len(job.seeds)
-    bar = tqdm(total=n, initial=n - len(todo), desc="episodes", unit="ep", disable=not progress)
+    bar = progress_bar(total=n, initial=n - len(todo), desc="episodes", unit="ep",
+                       disable=not progress)  # fmt: skip
     with bar, closing(results) if isinstance(results, Generator) else nullcontext():
         for res in results:
             seed = str(res.pop("seed"))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from tinylidar_gym.data.atomic import atomic_write_json
 from tinylidar_gym.data.episode import (
@@ -27,6 +26,7 @@ from tinylidar_gym.data.episode import (
     write_config,
     write_result,
 )
+from tinylidar_gym.data.progress import progress_bar
 from tinylidar_gym.envs.info import info_row
 from tinylidar_gym.envs.vector_env import TinyLidarVectorEnv
 from tinylidar_gym.experts.expert import Expert, ExpertConfig
@@ -171,7 +171,7 @@ def drive_seeds(
         return _Episode(index_of[seed], seed, layout, writer)
 
     running = [start(i) for i in range(n)]
-    bar = tqdm(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
+    bar = progress_bar(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
     while len(results) < len(seeds):
         actions = np.asarray(policy(obs, venv), dtype=np.float32)
         prev_obs, prev = obs, infos
@@ -312,7 +312,7 @@ def evaluate_on_ray(
     )  # fmt: skip
     t0 = time.perf_counter()
     results: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
+    bar = progress_bar(total=len(seeds), desc=f"evaluate {driver}", unit="ep", disable=not progress)
     with bar, closing(stream(ray, task, calls, len(chunks))) as finished:
         for k, out in finished:
             if isinstance(out, BaseException):

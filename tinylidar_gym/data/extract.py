@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from tinylidar_gym.data.dataset import (
     DatasetBuilder,
@@ -31,6 +30,7 @@ from tinylidar_gym.data.dataset import (
     write_dataset,
 )
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
+from tinylidar_gym.data.progress import progress_bar
 from tinylidar_gym.data.relabel import HardNegativeConfig, hard_negative_episode
 from tinylidar_gym.data.seeds import SPLITS
 from tinylidar_gym.envs.action import from_physical
@@ -269,12 +269,12 @@ def _extract_into(
             return
         builder.add(info, arrays)
 
-    for ep_dir in tqdm(ep_dirs, desc="extract", unit="ep", disable=not progress):
+    for ep_dir in progress_bar(ep_dirs, desc="extract", unit="ep", disable=not progress):
         add(*_extract_episode(ep_dir, cfg))
     n_demo = len(builder.episodes)
     n_demo_skipped = len(skipped)
     experts: dict[str, Expert] = {}
-    for ep_dir in tqdm(hn_dirs, desc="hard negatives", unit="ep", disable=not progress):
+    for ep_dir in progress_bar(hn_dirs, desc="hard negatives", unit="ep", disable=not progress):
         add(*hard_negative_episode(ep_dir, hn, experts))
     hn_episodes = builder.episodes[n_demo:]
     if not builder.episodes:

@@ -283,14 +283,15 @@ def pseudo_positions_many(
 ) -> Relabelled:
     """:func:`pseudo_positions` of many episodes, in parallel worker processes, in order."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+
+    from tinylidar_gym.data.progress import progress_bar
 
     dirs = [Path(d) for d in ep_dirs]
     if not dirs or cfg.per_step <= 0:
         raise ValueError("pseudo_positions_many needs episodes and pseudo_positions.per_step > 0.")
     jobs = (delayed(pseudo_positions)(d, cfg) for d in dirs)
     parts = list(
-        tqdm(
+        progress_bar(
             Parallel(n_jobs=workers, return_as="generator")(jobs),
             total=len(dirs),
             desc="pseudo-positions",

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from tinylidar_gym.data.atomic import atomic_write_json, atomic_write_text
+from tinylidar_gym.data.progress import progress_bar
 from tinylidar_gym.recording.reader import RecordingError
 from tinylidar_gym.report import plots
 from tinylidar_gym.report.html import Cell, Image, Link, Section, render_page
@@ -214,7 +213,9 @@ def _add_figure(section: Section, tmp: Path, slug: str, name: str, **caption: An
 def _read_scenes(run: Run, section: Section, progress: bool) -> dict[Path, Scene]:
     scenes: dict[Path, Scene] = {}
     unreadable: list[str] = []
-    for e in tqdm(run.episodes, desc=f"scenes {run.dir.name}", unit="ep", disable=not progress):
+    for e in progress_bar(
+        run.episodes, desc=f"scenes {run.dir.name}", unit="ep", disable=not progress
+    ):
         if not e.mcap.is_file():
             continue
         try:
@@ -255,7 +256,9 @@ def _run_section(
         plots.failure_locations(scene, failures, _add_figure(section, tmp, slug, "failures"))
         tracks: list[tuple[Episode, Track]] = []
         chosen = _sample(on_course, max_tracks)
-        for e in tqdm(chosen, desc=f"trajectories {run.dir.name}", unit="ep", disable=not progress):
+        for e in progress_bar(
+            chosen, desc=f"trajectories {run.dir.name}", unit="ep", disable=not progress
+        ):
             try:
                 tracks.append((e, read_track(e.mcap)))
             except RecordingError as exc:
