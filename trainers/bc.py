@@ -247,10 +247,8 @@ def _train_epochs(
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         te = time.perf_counter()
-        # imitation's own bar: only in a terminal
-        trainer.train(
-            n_batches=steps_per_epoch, progress_bar=progress and live_bars(), log_interval=10**9
-        )
+        live = progress and live_bars()  # imitation's own bar: only in a terminal
+        trainer.train(n_batches=steps_per_epoch, progress_bar=live, log_interval=10**9)
         train_s = time.perf_counter() - te
         metrics = validation_metrics(policy, data.val_scans, data.val_acts)
         metrics.update(
