@@ -24,8 +24,10 @@ import os
 # that starts an OpenMP runtime; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import contextlib  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
 PROG = "experiment-runner"
@@ -130,8 +132,35 @@ def _run(name: str, argv: list[str]) -> Any:
     import tyro
 
     module = subcommand_module(name)
-    args = tyro.cli(module.Args, args=argv, prog=f"{PROG} {name}", description=module.__doc__)
+    with _config_errors_as_user_errors():
+        args = tyro.cli(module.Args, args=argv, prog=f"{PROG} {name}", description=module.__doc__)
     return module.run(args)
+
+
+@contextlib.contextmanager
+def _config_errors_as_user_errors() -> Iterator[None]:
+    """A config value its dataclass refuses (e.g. ``--bc.epochs 0``) becomes a :class:`UserError`
+    printed as one line, like every other user error, instead of tyro's multi-line box.
+
+    tyro's parse-error hook is experimental API; where a tyro release lacks it, its own box
+    (which names the flag too, exit status 2) is what the user sees.
+    """
+    from tinylidar_gym.sim.errors import UserError
+
+    errors = getattr(importlib.import_module("tyro"), "_errors", None)
+    failure = getattr(errors, "InstantiationFailure", None)
+    on_parse_error = getattr(errors, "on_parse_error", None)
+    if failure is None or on_parse_error is None:
+        yield
+        return
+
+    def hook(event: Any) -> None:
+        if isinstance(event, failure):
+            message = str(getattr(event, "message", "") or "invalid configuration")
+            raise UserError(message.split(": ", 1)[-1] if "Error parsing" in message else message)
+
+    with on_parse_error(hook):
+        yield
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -180,3 +180,20 @@ def test_collect_exits_1_when_nothing_ran(monkeypatch, tmp_path) -> None:
 def test_collect_with_driving_failures_only_succeeds(monkeypatch, tmp_path) -> None:
     _fake_collect(monkeypatch, {"0": {"status": "done", "success": False}})
     assert main(["collect", "--episodes", "1", "--out", str(tmp_path)]) is None  # exit status 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["train-bc", "--data", "d", "--bc.epochs", "0"], "--bc.epochs"),
+        (["train-bc", "--data", "d", "--bc.batch-size", "0"], "--bc.batch-size"),
+        (["collect", "--env.lidar.n-beams", "0"], "n_beams"),
+    ],
+)
+def test_a_config_value_its_dataclass_refuses_is_one_error_line(capsys, argv, flag) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert flag in err
