@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinylidar_gym.sim.config import EnvConfig
+from tinylidar_gym.sim.config import ConfigError, EnvConfig
 
 
 @dataclass
@@ -22,6 +22,10 @@ class Args:
     """Where to save a top-down picture of the last episode's final state (None: no picture)."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Environment configuration."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.episodes, int) or self.episodes < 1:
+            raise ConfigError(f"--episodes {self.episodes} is invalid (give an integer >= 1)")
 
 
 def run(args: Args) -> list[dict]:

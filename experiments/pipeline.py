@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments import collect, evaluate, extract, summarize, train_bc
+from tinylidar_gym.sim.config import ConfigError
 from trainers.configs import BCConfig
 from trainers.tracking import TrackingConfig
 
@@ -45,6 +46,13 @@ class Args:
     the same weights on every machine with the same CPU type, whatever its core count)."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     """Experiment tracking (wandb offline by default)."""
+
+    def __post_init__(self) -> None:
+        for name in ("train_episodes", "test_episodes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} {value} is invalid (give an integer >= 1)")
 
 
 def run(args: Args) -> None:
