@@ -1,14 +1,14 @@
-"""Collection: episode directories, replay, resume after a crash, seed and run safety."""
+"""Collection: episode directories, re-driving, resume after a crash, seed and run safety."""
 
 import json
 
 import numpy as np
 import pytest
 
-import tinylidar_gym.data.collect as collect_mod
+import tinylidar_gym.data.collect_job as collect_job
 from tinylidar_gym.data.collect import CollectJob, RunConflictError, collect, job_from_manifest
 from tinylidar_gym.data.episode import episode_dir, read_config, read_result
-from tinylidar_gym.data.replay import replay_episode
+from tinylidar_gym.data.relabel import redrive
 from tinylidar_gym.data.seeds import SPLITS
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.recording.reader import read_episode
@@ -58,36 +58,36 @@ def test_episode_directory_contents_and_seeds(tmp_path):
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.05])
-def test_replay_from_config_is_bit_identical_and_matches_the_recording(tmp_path, noise):
+def test_redrive_from_config_is_bit_identical_to_the_recording(tmp_path, noise):
     expert = ExpertConfig(noise_steer_std=noise, noise_speed_std=noise)
     job = make_job(tmp_path, n=1, expert=expert)
     collect(job, workers=1, progress=False)
     d = episode_dir(job.run_dir, "train", 0)
-    replay = replay_episode(d)
     rec = read_episode(d / "simulation.mcap")
+    scans, env = [], None
+    for _, env in redrive(d):  # checks every rebuilt pose against the recorded one
+        scans.append(env.world.scans[0].copy())
     assert rec.scans.dtype == np.float32
-    assert np.array_equal(rec.scans, replay.scans)
-    assert np.array_equal(rec.actions, replay.actions.astype(np.float64))
+    assert np.array_equal(rec.scans, np.stack(scans))
     assert np.array_equal(rec.scan_t_ns, np.arange(len(rec.scans)) * 25_000_000)
     cfg = read_config(d)
-    assert np.array_equal(cfg.obstacles, replay.env.layout.obstacles.boxes)
-    assert replay.end_reason == read_result(d)["reason"]
+    assert np.array_equal(cfg.obstacles, env.layout.obstacles.boxes)
     if noise:
         # The car executed perturbed commands; the recorded labels are the clean expert actions.
-        executed = rec.commands[:, 0] / replay.env.config.vehicle.max_steer_rad
+        executed = rec.commands[:, 0] / env.config.vehicle.max_steer_rad
         assert not np.allclose(executed, rec.actions[:, 0], atol=1e-3)
 
 
 def test_worker_error_marks_the_seed_failed_and_resume_retries_only_it(tmp_path, monkeypatch):
     job = make_job(tmp_path, n=3)
-    real = collect_mod.run_episode
+    real = collect_job.run_episode
 
     def crashing(env, policy, seed=None, options=None):
         if seed == 1:
             raise RuntimeError("simulated crash")
         return real(env, policy, seed=seed, options=options)
 
-    monkeypatch.setattr(collect_mod, "run_episode", crashing)
+    monkeypatch.setattr(collect_job, "run_episode", crashing)
     manifest = collect(job, workers=1, progress=False)
     assert manifest["seeds"]["1"]["status"] == "failed"
     assert "simulated crash" in manifest["seeds"]["1"]["error"]
@@ -100,7 +100,7 @@ def test_worker_error_marks_the_seed_failed_and_resume_retries_only_it(tmp_path,
     assert on_disk["seeds"]["1"]["status"] == "failed"
 
     done_before = (episode_dir(job.run_dir, "train", 0) / "result.json").stat().st_mtime_ns
-    monkeypatch.setattr(collect_mod, "run_episode", real)
+    monkeypatch.setattr(collect_job, "run_episode", real)
     manifest = collect(job_from_manifest(job.run_dir), workers=1, progress=False)
     assert all(st["status"] == "done" for st in manifest["seeds"].values())
     assert manifest["timings"]["sessions"][-1]["episodes_run"] == 1

@@ -515,7 +515,7 @@ def test_protobuf_field_decoder_rejects_truncated_messages() -> None:
 def test_records_are_those_of_the_mcap_package(tmp_path: Path) -> None:
     """Every record written with ``struct`` (chunks, indexes, statistics, summary, footer)
     re-encodes byte for byte with the ``mcap`` package's own record classes."""
-    from tinylidar_gym.recording.mcap_chunks import MAGIC, record_bytes
+    from tinylidar_gym.recording.mcap_records import MAGIC, record_bytes
 
     path = tmp_path / "simulation.mcap"
     write_episode(path, make_episode(11))

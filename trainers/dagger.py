@@ -22,6 +22,7 @@ from imitation.algorithms.dagger import LinearBetaSchedule, SimpleDAggerTrainer
 from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 
+from tinylidar_gym.data.dataset import scan_stats
 from tinylidar_gym.experts.expert import ExpertConfig
 from tinylidar_gym.sim.config import EnvConfig
 from trainers.dagger_rounds import (
@@ -113,8 +114,8 @@ def _scan_stats(venv: TinyLidarSB3VecEnv, expert: SB3ExpertPolicy, episodes: int
     trajs = rollout.generate_trajectories(
         expert, venv, rollout.make_min_episodes(episodes), rng=np.random.default_rng(seed)
     )
-    obs = np.concatenate([t.obs for t in trajs]).astype(np.float64)
-    return obs.mean(axis=0).astype(np.float32), obs.std(axis=0).astype(np.float32), len(obs)
+    obs = np.concatenate([t.obs for t in trajs])
+    return (*scan_stats(obs), len(obs))
 
 
 def train_dagger(
@@ -146,8 +147,7 @@ def train_dagger(
     demos: list[types.Trajectory] = []
     if cfg.dart_episodes > 0:
         demos = dart_demonstrations(venv, expert, cfg.dart_episodes, ExpertConfig(), cfg.seed)
-        obs = np.concatenate([t.obs[:-1] for t in demos]).astype(np.float64)
-        mean, std = obs.mean(axis=0).astype(np.float32), obs.std(axis=0).astype(np.float32)
+        mean, std = scan_stats(np.concatenate([t.obs[:-1] for t in demos]))
         stats_samples = 0  # the demonstrations' own labels are counted with round 0
         n_demo = sum(len(t) for t in demos)
         if n_demo > cfg.label_budget:

@@ -37,6 +37,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Logger
 
+from tinylidar_gym.data.dataset import scan_stats
 from tinylidar_gym.data.provenance import git_commit, package_versions
 from tinylidar_gym.data.seeds import split_seeds
 from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
@@ -89,8 +90,7 @@ def _scan_stats(venv: TinyLidarSB3VecEnv, steps: int, seed: int) -> tuple[np.nda
     for _ in range(steps - 1):
         actions = rng.uniform(-1.0, 1.0, (venv.num_envs, 2)).astype(np.float32)
         scans.append(venv.step(actions)[0])
-    obs = np.concatenate(scans).astype(np.float64)
-    return obs.mean(0).astype(np.float32), obs.std(0).astype(np.float32)
+    return scan_stats(np.concatenate(scans))
 
 
 # --------------------------------------------------------------------------- PPO pieces

@@ -7,202 +7,73 @@ Run directory layout::
 
 Seeds come from the split's range (:mod:`tinylidar_gym.data.seeds`) and are assigned here, so two
 workers never share one. Before a new run starts, every other run under the same output root is
-checked: a run that would reuse another run's seeds of the same split is refused. Re-running the
-same command resumes: finished episodes are skipped, failed ones retried.
+checked: a run that would reuse another run's seeds of the same split is refused; a lock in the
+output root makes that check and the new manifest one step, so two runs started at once cannot
+both take the same seeds. Re-running the same command resumes: finished episodes are skipped,
+failed ones retried. A seed whose worker raises or dies (``kill -9``) is marked failed and the
+others go on; a full disk stops the run with the manifest saying which seeds are done.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import sys
 import time
-import traceback
-from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack, closing, nullcontext
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from tinylidar_gym.data import collect_job, process_pool
 from tinylidar_gym.data.atomic import atomic_write_json
-from tinylidar_gym.data.episode import (
-    MCAP_FILE,
-    EpisodeConfig,
-    episode_dir,
-    episode_result,
-    is_complete,
-    read_result,
-    write_config,
-    write_result,
+from tinylidar_gym.data.collect_job import CollectConfigError, CollectJob, record_episode
+from tinylidar_gym.data.episode import episode_dir, is_complete, read_result
+from tinylidar_gym.data.locks import exclusive_lock
+from tinylidar_gym.data.manifest import (
+    MANIFEST_FILE,
+    RunConflictError,
+    check_resume,
+    check_seed_overlap,
+    failed_with_error,
+    outcome,
+    read_manifest,
 )
 from tinylidar_gym.data.provenance import git_commit, package_versions
-from tinylidar_gym.data.rollout import run_episode
-from tinylidar_gym.data.seeds import split_seeds
-from tinylidar_gym.envs.tinylidar_env import TinyLidarEnv
-from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_noise
-from tinylidar_gym.sim.config import EnvConfig, config_from_dict, config_to_dict
+from tinylidar_gym.experts.expert import ExpertConfig
+from tinylidar_gym.sim.config import EnvConfig, config_from_dict
+from tinylidar_gym.sim.errors import UserError
 
-MANIFEST_FILE = "manifest.json"
+# Importers of the job and manifest helpers from their former home keep working.
+__all__ = [
+    "MANIFEST_FILE",
+    "CollectConfigError",
+    "CollectJob",
+    "DiskFullError",
+    "RunConflictError",
+    "collect",
+    "failed_with_error",
+    "job_from_manifest",
+    "read_manifest",
+    "record_episode",
+]
+
 FORMAT_VERSION = 1
 
 
-class RunConflictError(ValueError):
-    """The requested run would overwrite or overlap another run; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class CollectJob:
-    """What one collection run does (also stored in its manifest)."""
-
-    run_dir: Path
-    split: str
-    first_episode: int
-    episodes: int
-    env: EnvConfig = field(default_factory=EnvConfig)
-    expert: ExpertConfig = field(default_factory=ExpertConfig)
-    record: bool = True
-
-    @property
-    def seeds(self) -> list[int]:
-        return split_seeds(self.split, self.first_episode, self.episodes)
-
-    def config_doc(self) -> dict[str, Any]:
-        return {
-            "split": self.split,
-            "first_episode": self.first_episode,
-            "episodes": self.episodes,
-            "env": config_to_dict(self.env),
-            "expert": config_to_dict(self.expert),
-            "record": self.record,
-        }
-
-
-# ---------------------------------------------------------------------------------- one episode
-
-_WORKER_CACHE: dict[str, tuple[TinyLidarEnv, Expert]] = {}
-
-
-def _env_and_expert(env_cfg: EnvConfig, expert_cfg: ExpertConfig) -> tuple[TinyLidarEnv, Expert]:
-    # Worker processes run many episodes: build the env (and its compiled kernels) once.
-    key = repr((env_cfg, expert_cfg))
-    if key not in _WORKER_CACHE:
-        _WORKER_CACHE.clear()
-        _WORKER_CACHE[key] = (TinyLidarEnv(env_cfg), Expert(env_cfg, expert_cfg))
-    return _WORKER_CACHE[key]
-
-
-def record_episode(
-    out_dir: Path,
-    ep: EpisodeConfig,
-    record: bool = True,
-    env: TinyLidarEnv | None = None,
-    expert: Expert | None = None,
-) -> dict[str, Any]:
-    """Drive one expert episode into ``out_dir``; returns its result (also ``result.json``).
-
-    Order: ``config.yaml``, ``simulation.mcap`` (atomic on close), ``result.json`` last.
-    """
-    expert_cfg = ep.expert or ExpertConfig()
-    if env is None or expert is None:
-        env, expert = _env_and_expert(ep.env, expert_cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.tmp"):
-        stale.unlink()
-    wrapped: gym.Env = with_collection_noise(env, expert_cfg)
-    if record:
-        from tinylidar_gym.recording.wrapper import RecordEpisode
-
-        wrapped = RecordEpisode(wrapped, out_dir / MCAP_FILE)
-    policy = expert.policy_for(env)
-    summary = run_episode(wrapped, policy, seed=ep.seed)
-    if record:
-        wrapped.close_recording()  # type: ignore[attr-defined]
-    layout = env.layout
-    assert layout is not None
-    write_config(out_dir, ep, layout)
-    result = episode_result(summary, ep)
-    write_result(out_dir, result)
-    return result
-
-
-def _collect_task(job: CollectJob, index: int, seed: int) -> dict[str, Any]:
-    """Worker entry point: never raises; failures come back as a status with the error."""
-    t0 = time.perf_counter()
-    out = episode_dir(job.run_dir, job.split, seed)
-    try:
-        ep = EpisodeConfig(seed, job.split, job.env, None, "expert", job.expert, index)
-        result = record_episode(out, ep, job.record)
-        return {
-            "seed": seed,
-            "status": "done",
-            "success": result["success"],
-            "reason": result["reason"],
-            "wall_s": time.perf_counter() - t0,
-        }
-    except Exception as exc:
-        return {
-            "seed": seed,
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=8),
-            "wall_s": time.perf_counter() - t0,
-        }
-
-
-# ---------------------------------------------------------------------------------- manifest
-
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    import json
-
-    file = Path(run_dir) / MANIFEST_FILE
-    if not file.exists():
-        return None
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise RunConflictError(
-            f"{file} is corrupt ({exc}); move the run away or pass another --run-name."
-        ) from exc
-
-
-def check_seed_overlap(job: CollectJob) -> None:
-    """Refuse a run whose seeds another run under the same root already used for its split."""
-    mine = set(job.seeds)
-    for other in sorted(job.run_dir.parent.glob(f"*/{MANIFEST_FILE}")):
-        if other.parent.resolve() == job.run_dir.resolve():
-            continue
-        try:
-            manifest = read_manifest(other.parent)
-        except RunConflictError:
-            continue
-        if not manifest or manifest.get("config", {}).get("split") != job.split:
-            continue
-        theirs = {int(s) for s in manifest.get("seeds", {})}
-        clash = mine & theirs
-        if clash:
-            used = max(int(s) for s in theirs) - split_seeds(job.split, 0, 1)[0] + 1
-            raise RunConflictError(
-                f"run {other.parent} already used {len(clash)} of these {job.split} seeds "
-                f"(e.g. {min(clash)}); seeds must never repeat across runs. Pass "
-                f"--first-episode {used} to continue after it, or --run-name {other.parent.name} "
-                "to resume that run."
-            )
-
-
-def _check_resume(job: CollectJob, manifest: dict[str, Any]) -> None:
-    if manifest.get("config") != job.config_doc():
-        raise RunConflictError(
-            f"{job.run_dir} holds a run with a different configuration; it is never overwritten. "
-            "Pass another --run-name (or the original options to resume it)."
-        )
+# The task the runs hand to their workers (looked up here at run time).
+_collect_task = collect_job.collect_task
 
 
 # ---------------------------------------------------------------------------------- the run
+
+
+class DiskFullError(UserError, OSError):
+    """The disk filled up during collection; the run stopped with its manifest up to date."""
 
 
 def collect(
@@ -217,21 +88,57 @@ def collect(
     one Ray task per episode on the cluster that ``RAY_ADDRESS`` (or a ``ray start`` on this
     machine) names, else on a local Ray instance. ``workers``: episodes at once (-1: every core
     of this machine, or of the Ray cluster).
+
+    A seed whose task raises or whose worker process dies is marked ``failed`` with the error
+    and the other seeds go on (:func:`~tinylidar_gym.data.manifest.failed_with_error` lists
+    them). Locks beside the run keep two processes from taking the same seeds.
+
+    Raises:
+        RunConflictError: the run would overlap or overwrite another, or another process is
+            collecting it right now.
+        DiskFullError: the disk filled up; the manifest says which seeds are done.
     """
     if backend == "ray":
         from tinylidar_gym.data.ray_backend import import_ray
 
         import_ray()  # a missing extra fails before the run directory is touched
-    job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    root = job.run_dir.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held:
+        # The root lock covers the seed-overlap check and the manifest creation (a second run
+        # waits, then sees this one's seeds); the run lock is held for the whole run.
+        with exclusive_lock(root / ROOT_LOCK, _busy(root, "checking seeds in"), wait_s=60.0):
+            held.enter_context(
+                exclusive_lock(
+                    root / f".{job.run_dir.name}.run.lock", _busy(job.run_dir, "collecting")
+                )
+            )
+            manifest, todo = _open_run(job)
+        return _run(job, manifest, todo, workers, backend, progress)
+
+
+ROOT_LOCK = ".runs.lock"
+
+
+def _busy(path: Path, doing: str) -> RunConflictError:
+    return RunConflictError(
+        f"another process is {doing} {path} right now (wait for it to finish, or pass another "
+        "--run-name or --out)"
+    )
+
+
+def _open_run(job: CollectJob) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """The run's manifest (new, or resumed after the checks) and its ``(index, seed)`` to do;
+    writes the manifest with every seed's status."""
     manifest = read_manifest(job.run_dir)
     if manifest is not None:
-        _check_resume(job, manifest)
+        check_resume(job.run_dir, manifest, job.config_doc())
     else:
         if job.run_dir.exists() and any(job.run_dir.iterdir()):
             raise RunConflictError(
-                f"{job.run_dir} exists and is not a collection run; pass another --run-name."
+                f"{job.run_dir} exists and is not a collection run (pass another --run-name)"
             )
-        check_seed_overlap(job)
+        check_seed_overlap(job.run_dir, job.split, job.seeds)
         manifest = {
             "format_version": FORMAT_VERSION,
             "kind": "collect",
@@ -243,10 +150,9 @@ def collect(
             "seeds": {},
             "timings": {},
         }
-    seeds = job.seeds
     status: dict[str, dict[str, Any]] = manifest["seeds"]
     todo = []
-    for index, seed in enumerate(seeds, start=job.first_episode):
+    for index, seed in enumerate(job.seeds, start=job.first_episode):
         out = episode_dir(job.run_dir, job.split, seed)
         if is_complete(out):
             result = read_result(out)
@@ -255,44 +161,115 @@ def collect(
         else:
             status[str(seed)] = {"status": "pending"}
             todo.append((index, seed))
-    manifest_path = job.run_dir / MANIFEST_FILE
-    atomic_write_json(manifest_path, manifest)
+    _write_manifest(job, manifest)
+    return manifest, todo
 
-    t0 = time.perf_counter()
-    results: Iterator[dict[str, Any]]
+
+def _write_manifest(job: CollectJob, manifest: dict[str, Any]) -> None:
+    manifest["outcome"] = outcome(manifest)
+    try:
+        atomic_write_json(job.run_dir / MANIFEST_FILE, manifest)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"the disk holding {job.run_dir} is full and manifest.json could not be updated "
+            "(free space and run the same command again: finished episodes are kept and "
+            "skipped)",
+        ) from exc
+
+
+def _results(
+    job: CollectJob, todo: list[tuple[int, int]], workers: int, backend: str
+) -> tuple[Iterator[dict[str, Any]], int]:
+    """The status dicts of ``todo`` as they finish, and the number of episodes run at once."""
     if backend == "ray":
-        results, n_jobs = _ray_stream(job, todo, workers) if todo else (iter(()), 1)
-    else:
-        n_jobs = workers if workers > 0 else (os.cpu_count() or 1)
-        n_jobs = max(1, min(n_jobs, len(todo))) if todo else 1
-        results = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(
-            delayed(_collect_task)(job, index, seed) for index, seed in todo
-        )
+        return _ray_stream(job, todo, workers) if todo else (iter(()), 1)
+    n_jobs = workers if workers > 0 else (os.cpu_count() or 1)
+    n_jobs = max(1, min(n_jobs, len(todo))) if todo else 1
+    if n_jobs == 1:  # in this process, as joblib runs one job
+        return (_collect_task(job, index, seed) for index, seed in todo), 1
+    if backend == "loky":
+        return _local_stream(job, todo, n_jobs), n_jobs
+    parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    return parallel(delayed(_collect_task)(job, index, seed) for index, seed in todo), n_jobs
+
+
+def _local_stream(
+    job: CollectJob, todo: list[tuple[int, int]], n_jobs: int
+) -> Iterator[dict[str, Any]]:
+    calls = (((index, seed), (job, index, seed)) for index, seed in todo)
+    with closing(process_pool.stream(_collect_task, calls, n_jobs)) as finished:
+        for (_, seed), out in finished:
+            if isinstance(out, BaseException):  # a worker died (or was killed)
+                out = _after_worker_death(job, seed, out)
+            yield out
+
+
+def _after_worker_death(job: CollectJob, seed: int, exc: BaseException) -> dict[str, Any]:
+    """The status of a seed whose result was lost with its pool: done if its episode was
+    written in full before the pool went down, else failed with the error."""
+    out = episode_dir(job.run_dir, job.split, seed)
+    if is_complete(out):
+        result = read_result(out)
+        return {
+            "seed": seed,
+            "status": "done",
+            "success": result["success"],
+            "reason": result["reason"],
+        }
+    error = f"worker process died ({type(exc).__name__}: {exc})"
+    return {"seed": seed, "status": "failed", "error": error[:500]}
+
+
+def _run(
+    job: CollectJob,
+    manifest: dict[str, Any],
+    todo: list[tuple[int, int]],
+    workers: int,
+    backend: str,
+    progress: bool,
+) -> dict[str, Any]:
+    """Run ``todo``, recording each seed's status in the manifest as it finishes."""
+    t0 = time.perf_counter()
+    status: dict[str, dict[str, Any]] = manifest["seeds"]
+    results, n_jobs = _results(job, todo, workers, backend)
+    disk_full: str | None = None
     last_write = time.monotonic()
-    bar = tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc="episodes", unit="ep",
-               disable=not progress)  # fmt: skip
-    with bar:
+    n = len(job.seeds)
+    bar = tqdm(total=n, initial=n - len(todo), desc="episodes", unit="ep", disable=not progress)
+    with bar, closing(results) if isinstance(results, Generator) else nullcontext():
         for res in results:
             seed = str(res.pop("seed"))
+            disk_full = res.pop("disk_full", None) or disk_full
             status[seed] = res
             bar.update(1)
             if res["status"] == "failed":
                 tqdm.write(f"seed {seed} failed: {res['error']}")
+            if disk_full:
+                break  # closing the stream stops the episodes in flight; they stay pending
             if time.monotonic() - last_write > 2.0:
-                atomic_write_json(manifest_path, manifest)
+                _write_manifest(job, manifest)
                 last_write = time.monotonic()
-    wall = time.perf_counter() - t0
-    runs = manifest["timings"].setdefault("sessions", [])
-    runs.append(
+    manifest["timings"].setdefault("sessions", []).append(
         {
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "episodes_run": len(todo),
             "workers": n_jobs,
             "backend": backend,
-            "wall_s": wall,
+            "wall_s": time.perf_counter() - t0,
         }
     )
-    atomic_write_json(manifest_path, manifest)
+    _write_manifest(job, manifest)
+    if disk_full:
+        done = manifest["outcome"]["done"]
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"the disk holding {job.run_dir} is full ({disk_full}): {done} of {n} seeds done, "
+            "the others failed or not run, as manifest.json says (free space and run the same "
+            "command again to resume)",
+        )
     return manifest
 
 
@@ -332,7 +309,9 @@ def job_from_manifest(run_dir: str | Path) -> CollectJob:
     """Rebuild the job of an existing run (e.g. to resume it)."""
     manifest = read_manifest(run_dir)
     if manifest is None:
-        raise FileNotFoundError(f"{run_dir} has no {MANIFEST_FILE}.")
+        raise RunConflictError(
+            f"{run_dir} has no {MANIFEST_FILE} (pass a run made by `experiment-runner collect`)"
+        )
     c = manifest["config"]
     return CollectJob(
         Path(run_dir),

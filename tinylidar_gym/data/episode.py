@@ -133,16 +133,78 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     atomic_write_json(path / RESULT_FILE, result)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# The fields every reader relies on, with their types; other fields are carried along untouched.
+_RESULT_FIELDS: dict[str, tuple[Any, str, bool]] = {
+    "success": (lambda v: isinstance(v, bool), "true or false", True),
+    "reason": (lambda v: isinstance(v, str) and v != "", "a non-empty string", True),
+    "seed": (_is_int, "an integer", False),
+    "split": (lambda v: isinstance(v, str), "a string", False),
+    "episode": (_is_int, "an integer", False),
+    "driver": (lambda v: isinstance(v, str), "a string", False),
+    "metrics": (lambda v: isinstance(v, dict), "an object of numbers", False),
+    "final_pose": (lambda v: isinstance(v, dict), "an object of numbers", False),
+}
+
+
+def validate_result(result: Any) -> str | None:
+    """What is wrong with a parsed ``result.json`` document, or None when it fits the schema.
+
+    Schema: an object with ``success`` (bool) and ``reason`` (non-empty string); when present,
+    ``seed``/``episode`` integers, ``split``/``driver`` strings, ``metrics`` an object whose values
+    are numbers or null (``checkpoints_*``/``steps`` integers) and ``final_pose`` an object of
+    ``x_m``, ``y_m``, ``yaw_rad`` numbers.
+    """
+    if not isinstance(result, dict):
+        return f"not a JSON object but {type(result).__name__}"
+    for name, (ok, what, required) in _RESULT_FIELDS.items():
+        if name not in result:
+            if required:
+                return f"'{name}' is missing"
+            continue
+        if not ok(result[name]):
+            return f"'{name}' must be {what}, not {json.dumps(result[name])[:40]}"
+    for name, value in (result.get("metrics") or {}).items():
+        if value is not None and not _is_number(value):
+            return f"metric '{name}' must be a number or null, not {json.dumps(value)[:40]}"
+        if value is not None and not math.isfinite(value):
+            return f"metric '{name}' must be finite, not {value}"
+    for name in ("checkpoints_passed", "checkpoints_total", "steps"):
+        value = (result.get("metrics") or {}).get(name)
+        if value is not None and not (_is_int(value) or float(value).is_integer()):
+            return f"metric '{name}' must be an integer, not {value}"
+    pose = result.get("final_pose")
+    if pose is not None:
+        for name in ("x_m", "y_m", "yaw_rad"):
+            if not _is_number(pose.get(name)):
+                return f"'final_pose.{name}' must be a number"
+    return None
+
+
 def read_result(path: str | Path) -> dict[str, Any]:
-    """Parse ``result.json``; raises FileNotFoundError or ValueError (naming the file)."""
+    """Parse and validate ``result.json`` (:func:`validate_result`).
+
+    Raises:
+        FileNotFoundError: no ``result.json`` (the episode never finished).
+        ValueError: corrupt JSON or a document that does not fit the schema (naming the file
+            and the field); such a result is never trusted.
+    """
     file = Path(path) / RESULT_FILE
     text = file.read_text()
     try:
         result = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{file}: corrupt JSON ({exc}).") from exc
-    if not isinstance(result, dict) or "success" not in result or "reason" not in result:
-        raise ValueError(f"{file}: missing 'success'/'reason'.")
+    problem = validate_result(result)
+    if problem is not None:
+        raise ValueError(f"{file}: corrupt result ({problem}).")
     return result
 
 

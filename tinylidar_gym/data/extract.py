@@ -8,28 +8,14 @@ own recordings every step logs its scan and the command computed from it at the 
 scan pairs with exactly its own command; recordings from other sources (different rates, jitter)
 follow the same rule.
 
-Dataset directory::
-
-    scans.npy        (N, n_beams) float32  ranges in metres
-    actions.npy      (N, 2) float32        labels in env action units [steering, speed] in [-1, 1]
-    commands.npy     (N, 2) float32        the same labels in physical units (rad, m/s)
-    episode_ids.npy  (N,) int32            index into stats.json "episodes"
-    timestamps_ns.npy (N,) int64           scan time within its episode
-    weights.npy      (N,) float32          per-sample weight (1 for expert data)
-    stats.json       normalisation statistics (per-beam and global mean/std), counts, skip reasons
-
-Extraction is deterministic: the same episodes give byte-identical files (so DVC hashes match).
-
-Load with ``np.load(path, mmap_mode="r")``: nothing needs to fit in memory.
+Sensor contract: every episode of a dataset has the same LiDAR config, the one of the first
+usable episode (with ``n_beams`` given, only episodes of that many beams count). An episode whose
+recording disagrees with its own ``config.yaml``, or whose LiDAR differs from the contract, is
+skipped and named. The format itself is :mod:`tinylidar_gym.data.dataset`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,25 +23,43 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tinylidar_gym.data.atomic import atomic_write_json
+from tinylidar_gym.data.dataset import (
+    DatasetBuilder,
+    DatasetExistsError,
+    check_out_dir,
+    read_stats,
+    write_dataset,
+)
 from tinylidar_gym.data.episode import MCAP_FILE, RESULT_FILE, read_config, read_result
 from tinylidar_gym.data.relabel import HardNegativeConfig, hard_negative_episode
+from tinylidar_gym.data.seeds import SPLITS
 from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.experts.expert import Expert
 from tinylidar_gym.recording.reader import RecordingError, read_episode
-from tinylidar_gym.sim.config import EnvConfig, config_to_dict
+from tinylidar_gym.sim.config import config_to_dict
+from tinylidar_gym.sim.errors import UserError
 
-FORMAT_VERSION = 1
-STATS_FILE = "stats.json"
-ARRAYS = ("scans", "actions", "commands", "episode_ids", "timestamps_ns", "weights")
+# Importers of the dataset helpers from their former home keep working.
+__all__ = [
+    "DatasetExistsError",
+    "ExtractConfig",
+    "extract",
+    "pair_scans_with_commands",
+    "read_stats",
+]
+
 PAIRING_RULE = (
     "zero-order hold: each scan is labelled with the latest command at or before its timestamp; "
     "scans before the first command or with a command older than max_command_age_s are skipped"
 )
 
 
-class DatasetExistsError(FileExistsError):
-    """The output directory exists; datasets are never overwritten silently."""
+class ExtractError(UserError, ValueError):
+    """An extraction option is invalid or nothing usable was found; the message says the fix."""
+
+
+class RunNotFoundError(UserError, FileNotFoundError):
+    """A run directory given to extract does not exist."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,46 @@ class ExtractConfig:
     """Also extract episodes whose result.json says success: false."""
     max_command_age_s: float = 0.1
     """A scan whose latest command is older than this is skipped as stale."""
+    n_beams: int | None = None
+    """Beams every episode must have; others are skipped (None: the first usable episode's)."""
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown or not self.splits:
+            raise ExtractError(
+                f"splits {list(self.splits)} are not a choice of {', '.join(SPLITS)} (pass "
+                "--extract.splits train, or train val)"
+            )
+        if "test" in self.splits:
+            raise ExtractError(
+                "the test split is never extracted: test seeds must never reach a training set "
+                "(pass --extract.splits train, or train val)"
+            )
+        if not self.max_command_age_s > 0:
+            raise ExtractError(
+                f"max_command_age_s={self.max_command_age_s} must be > 0 (the staleness limit "
+                "in seconds, e.g. --extract.max-command-age-s 0.1)"
+            )
+        if self.n_beams is not None and not (
+            isinstance(self.n_beams, int)
+            and not isinstance(self.n_beams, bool)
+            and self.n_beams >= 2
+        ):
+            raise ExtractError(
+                f"n_beams={self.n_beams} must be an integer >= 2 (the recordings' beam count, or "
+                "leave --extract.n-beams out)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as recorded in ``stats.json`` (``n_beams`` only when set)."""
+        doc: dict[str, Any] = {
+            "splits": list(self.splits),
+            "include_failed": self.include_failed,
+            "max_command_age_s": self.max_command_age_s,
+        }
+        if self.n_beams is not None:
+            doc["n_beams"] = self.n_beams
+        return doc
 
 
 def pair_scans_with_commands(
@@ -100,7 +144,10 @@ def _episode_dirs(run_dirs: list[Path]) -> list[Path]:
     dirs: set[Path] = set()
     for run in run_dirs:
         if not run.is_dir():
-            raise FileNotFoundError(f"run directory {run} does not exist.")
+            raise RunNotFoundError(
+                f"run directory {run} does not exist (pass a run made by `experiment-runner "
+                "collect` or `evaluate`)"
+            )
         dirs |= {p.parent for p in run.rglob(RESULT_FILE)}
         dirs |= {p.parent for p in run.rglob(MCAP_FILE)}
     return sorted(dirs)
@@ -130,6 +177,13 @@ def _extract_episode(
         rec = read_episode(ep_dir / MCAP_FILE)
     except RecordingError as exc:
         return {**info, "skipped": f"bad recording ({exc})"}, {}
+    if rec.scans.ndim != 2 or rec.scans.shape[1] != env_cfg.lidar.n_beams:
+        beams = rec.scans.shape[1] if rec.scans.ndim == 2 else 0
+        return {
+            **info,
+            "skipped": f"recording has {beams} beams but its config.yaml says "
+            f"{env_cfg.lidar.n_beams}",
+        }, {}
     idx, reason = pair_scans_with_commands(
         rec.scan_t_ns, rec.command_t_ns, int(cfg.max_command_age_s * 1e9)
     )
@@ -185,116 +239,6 @@ def extract(
     )
 
 
-def check_out_dir(out_dir: str | Path, overwrite: bool) -> None:
-    """Raise :class:`DatasetExistsError` when ``out_dir`` exists and ``overwrite`` is off."""
-    if Path(out_dir).exists() and not overwrite:
-        raise DatasetExistsError(
-            f"{out_dir} exists; datasets are never overwritten. Choose another --out or pass "
-            "--overwrite."
-        )
-
-
-def write_dataset(out_dir: str | Path, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``fill(work_dir)`` in a fresh directory beside ``out_dir``, then rename it into place.
-
-    Returns what ``fill`` returns (the stats). On any error the partial directory is removed and
-    an existing ``out_dir`` is left untouched.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; a dataset is shared like any directory
-    try:
-        stats = fill(work)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return stats
-
-
-class DatasetBuilder:
-    """Accumulates episodes' arrays in ``work`` and writes the dataset files and ``stats.json``.
-
-    Every source (simulated episodes, ROS 2 bags) goes through this, so all datasets share one
-    format, one set of statistics and one content hash.
-    """
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.parts = work / "parts"
-        self.parts.mkdir()
-        self.episodes: list[dict[str, Any]] = []
-        self.n_total = 0
-        self.n_beams: int | None = None
-        self._s1: np.ndarray | None = None
-        self._s2: np.ndarray | None = None
-
-    def add(self, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Append one episode: ``info`` (with ``samples``) and its arrays named as in ``ARRAYS``
-        (``episode_ids`` is filled in here)."""
-        k = len(self.episodes)
-        if self.n_beams is None:
-            self.n_beams = int(arrays["scans"].shape[1])
-        arrays = {**arrays, "episode_ids": np.full(info["samples"], k, dtype=np.int32)}
-        for name, arr in arrays.items():
-            np.save(self.parts / f"{k:06d}_{name}.npy", arr)
-        scans64 = arrays["scans"].astype(np.float64)
-        s1, s2 = scans64.sum(axis=0), (scans64**2).sum(axis=0)
-        self._s1 = s1 if self._s1 is None else self._s1 + s1
-        self._s2 = s2 if self._s2 is None else self._s2 + s2
-        info["offset"] = self.n_total
-        self.n_total += info["samples"]
-        self.episodes.append(info)
-
-    def finish(
-        self,
-        env: dict[str, Any],
-        pairing_rule: str,
-        config: dict[str, Any],
-        sources: list[str],
-        counts: dict[str, int],
-        skipped: list[dict[str, Any]],
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Concatenate the episodes, compute the statistics, write and return ``stats.json``."""
-        s1, s2, n_total, n_beams = self._s1, self._s2, self.n_total, self.n_beams
-        assert s1 is not None and s2 is not None and n_beams is not None, "no episodes added"
-        _concatenate(self.work, self.parts, self.episodes, n_total, n_beams)
-        shutil.rmtree(self.parts)
-        mean = s1 / n_total
-        std = np.sqrt(np.maximum(s2 / n_total - mean**2, 0.0))
-        acts = np.load(self.work / "actions.npy", mmap_mode="r")
-        stats = {
-            "format_version": FORMAT_VERSION,
-            "n_samples": n_total,
-            "n_beams": n_beams,
-            "scan_mean": mean.tolist(),
-            "scan_std": std.tolist(),
-            "scan_mean_all": float(s1.sum() / (n_total * n_beams)),
-            "scan_std_all": float(
-                np.sqrt(
-                    max(s2.sum() / (n_total * n_beams) - (s1.sum() / (n_total * n_beams)) ** 2, 0)
-                )
-            ),
-            "action_mean": np.asarray(acts).mean(axis=0).tolist(),
-            "action_std": np.asarray(acts).std(axis=0).tolist(),
-            "env": env,
-            "pairing_rule": pairing_rule,
-            "config": config,
-            "sources": sources,
-            "counts": counts,
-            "episodes": self.episodes,
-            "skipped_episodes": skipped,
-            **(extra or {}),
-            "content_hash": dataset_hash(self.work),
-        }
-        atomic_write_json(self.work / STATS_FILE, stats)
-        return stats
-
-
 def _extract_into(
     work: Path,
     ep_dirs: list[Path],
@@ -314,10 +258,14 @@ def _extract_into(
             skipped.append({**info, "skipped": info.get("skipped", "no paired scans")})
             return
         env = info.pop("env")
+        beams = env["lidar"]["n_beams"]
+        if cfg.n_beams is not None and beams != cfg.n_beams:
+            skipped.append({**info, "skipped": f"{beams} beams, not the {cfg.n_beams} asked for"})
+            return
         if lidar_env is None:
-            lidar_env = env
+            lidar_env = env  # the sensor contract: the first usable episode's LiDAR
         elif env["lidar"] != lidar_env["lidar"]:
-            skipped.append({**info, "skipped": "LiDAR config differs from the first episode"})
+            skipped.append({**info, "skipped": "LiDAR config differs from the dataset's"})
             return
         builder.add(info, arrays)
 
@@ -331,19 +279,16 @@ def _extract_into(
     hn_episodes = builder.episodes[n_demo:]
     if not builder.episodes:
         reasons = sorted({s["skipped"] for s in skipped})
-        raise ValueError(
-            f"no usable episodes in {[str(r) for r in runs]} ({len(ep_dirs)} found; "
-            f"skip reasons: {reasons})."
+        raise ExtractError(
+            f"no usable episodes in {[str(r) for r in runs]} ({len(ep_dirs)} found; skip "
+            f"reasons: {reasons}) (check the run directories and --extract.splits / "
+            "--extract.include-failed)"
         )
     assert lidar_env is not None
     return builder.finish(
         env=lidar_env,
         pairing_rule=PAIRING_RULE,
-        config={
-            "splits": list(cfg.splits),
-            "include_failed": cfg.include_failed,
-            "max_command_age_s": cfg.max_command_age_s,
-        },
+        config=cfg.to_dict(),
         sources=[str(r) for r in runs],
         counts={
             "episodes_found": len(ep_dirs),
@@ -363,50 +308,3 @@ def _extract_into(
             }
         },
     )
-
-
-def _concatenate(
-    work: Path, parts: Path, episodes: list[dict[str, Any]], n_total: int, n_beams: int
-) -> None:
-    shapes = {
-        "scans": ((n_total, n_beams), np.float32),
-        "actions": ((n_total, 2), np.float32),
-        "commands": ((n_total, 2), np.float32),
-        "episode_ids": ((n_total,), np.int32),
-        "timestamps_ns": ((n_total,), np.int64),
-        "weights": ((n_total,), np.float32),
-    }
-    for name, (shape, dtype) in shapes.items():
-        out = np.lib.format.open_memmap(work / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for k, ep in enumerate(episodes):
-            part = np.load(parts / f"{k:06d}_{name}.npy")
-            out[ep["offset"] : ep["offset"] + ep["samples"]] = part
-        out.flush()
-        del out
-
-
-def dataset_hash(path: str | Path) -> str:
-    """md5 over the dataset arrays (the same content gives the same hash on any machine)."""
-    h = hashlib.md5()
-    for name in ARRAYS:
-        with open(Path(path) / f"{name}.npy", "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def read_stats(path: str | Path) -> dict[str, Any]:
-    """``stats.json`` of a dataset directory (clear error when missing)."""
-    file = Path(path) / STATS_FILE
-    if not file.exists():
-        raise FileNotFoundError(
-            f"{file} not found: {path} is not a dataset (run `experiment-runner extract`)."
-        )
-    return json.loads(file.read_text())
-
-
-def env_config_of(stats: dict[str, Any]) -> EnvConfig:
-    """The env config the dataset was recorded with."""
-    from tinylidar_gym.sim.config import config_from_dict
-
-    return config_from_dict(EnvConfig, stats["env"])

@@ -18,10 +18,12 @@ from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
+from tinylidar_gym.sim.errors import UserError
+
 INSTALL_HINT = "install the optional extra: uv sync --extra ray"
 
 
-class RayNotInstalledError(ImportError):
+class RayNotInstalledError(UserError, ImportError):
     """``backend="ray"`` was asked for but Ray is not installed; the message says how to fix it."""
 
 

@@ -31,6 +31,7 @@ from tinylidar_gym.experts.expert import Expert, ExpertConfig, with_collection_n
 from tinylidar_gym.recording.reader import RecordingError, read_episode
 from tinylidar_gym.sim import world as w
 from tinylidar_gym.sim.config import config_to_dict
+from tinylidar_gym.sim.errors import UserError
 from tinylidar_gym.sim.lidar import scan_from_pose
 from tinylidar_gym.sim.progress import project_global
 
@@ -141,6 +142,10 @@ def _recorded_actions_were_executed(ep: Any, rec: Any, steps: int = 40) -> bool:
     return True
 
 
+class HardNegativeConfigError(UserError, ValueError):
+    """A hard-negative option is out of range."""
+
+
 @dataclass(frozen=True)
 class HardNegativeConfig:
     """Mine failed episodes for expert-relabelled hard negatives (off when ``runs`` is empty)."""
@@ -154,9 +159,15 @@ class HardNegativeConfig:
 
     def __post_init__(self) -> None:
         if self.window_s <= 0:
-            raise ValueError(f"hard_negatives.window_s must be > 0, got {self.window_s}.")
+            raise HardNegativeConfigError(
+                f"hard_negatives.window_s={self.window_s} must be > 0 (seconds before each "
+                "collision, e.g. --hard-negatives.window-s 1.5)"
+            )
         if self.weight <= 0:
-            raise ValueError(f"hard_negatives.weight must be > 0, got {self.weight}.")
+            raise HardNegativeConfigError(
+                f"hard_negatives.weight={self.weight} must be > 0 (a sampling weight, e.g. "
+                "--hard-negatives.weight 2)"
+            )
 
 
 def is_collision(result: dict) -> bool:

@@ -17,7 +17,10 @@ recording). From it we read ``sensor_msgs/msg/LaserScan`` on the scan topic and
    ``EnvConfig`` (steering / ``vehicle.max_steer_rad``; speed mapped from
    ``[min_speed_command_mps, max_speed_command_mps]`` to [-1, 1]), clipped to [-1, 1]; how many
    were clipped is counted.
-5. **Episodes**: each recording is cut into ``episode_length_s`` pieces (``timestamps_ns`` count
+5. **Bad messages**: drive commands with a NaN or infinite steering angle or speed are dropped
+   (as if never sent) and counted; a file cut off by a crash (no summary at its end) is read
+   front to back up to the damage, and what was recovered is counted per file.
+6. **Episodes**: each recording is cut into ``episode_length_s`` pieces (``timestamps_ns`` count
    from the recording's first paired scan) so training can hold whole pieces out for validation.
 
 ``stats.json`` gets a ``source`` entry: ``kind: "ros2_bag"``, the topics, the stamps used, and per
@@ -34,12 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tinylidar_gym.data.extract import (
-    DatasetBuilder,
-    check_out_dir,
-    pair_scans_with_commands,
-    write_dataset,
-)
+from tinylidar_gym.data.dataset import DatasetBuilder, check_out_dir, write_dataset
+from tinylidar_gym.data.extract import pair_scans_with_commands
 from tinylidar_gym.data.ros2_reader import BagMessages, Ros2BagError, read_recording
 from tinylidar_gym.data.scan_resample import (
     BeamResampler,
@@ -51,7 +50,7 @@ from tinylidar_gym.data.scan_resample import (
 from tinylidar_gym.envs.action import from_physical
 from tinylidar_gym.sim.config import EnvConfig, config_to_dict
 
-__all__ = ["Ros2BagConfig", "Ros2BagError", "import_bags", "recording_files"]
+__all__ = ["BagNotFoundError", "Ros2BagConfig", "Ros2BagError", "import_bags", "recording_files"]
 
 PAIRING_RULE = (
     "zero-order hold: each scan is labelled with the latest drive command at or before its "
@@ -67,6 +66,10 @@ ACTION_RULE = (
     "min_speed_command_mps) / (max_speed_command_mps - min_speed_command_mps) - 1; clipped to "
     "[-1, 1]"
 )
+
+
+class BagNotFoundError(Ros2BagError, FileNotFoundError):
+    """A recording given to import-bag does not exist."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +91,18 @@ class Ros2BagConfig:
 
     def __post_init__(self) -> None:
         if not self.scan_topic or not self.drive_topic:
-            raise ValueError("scan_topic and drive_topic must be non-empty topic names.")
+            raise Ros2BagError("scan_topic and drive_topic must be non-empty topic names.")
         if self.scan_topic == self.drive_topic:
-            raise ValueError(
+            raise Ros2BagError(
                 f"scan_topic and drive_topic must differ (both {self.scan_topic!r}); set "
                 "--ros2.scan-topic and --ros2.drive-topic."
             )
         if self.stamps not in ("auto", "header", "log"):
-            raise ValueError(f"stamps={self.stamps!r}; use 'auto', 'header' or 'log'.")
+            raise Ros2BagError(f"stamps={self.stamps!r}; use 'auto', 'header' or 'log'.")
         if not self.max_command_age_s > 0:
-            raise ValueError(f"max_command_age_s={self.max_command_age_s} must be > 0.")
+            raise Ros2BagError(f"max_command_age_s={self.max_command_age_s} must be > 0.")
         if self.episode_length_s is not None and not self.episode_length_s > 0:
-            raise ValueError(f"episode_length_s={self.episode_length_s} must be > 0 or None.")
+            raise Ros2BagError(f"episode_length_s={self.episode_length_s} must be > 0 or None.")
 
 
 def recording_files(path: str | Path) -> list[Path]:
@@ -115,7 +118,9 @@ def recording_files(path: str | Path) -> list[Path]:
                 "the bag to MCAP) and pass the bag directory or its .mcap file."
             )
         return files
-    raise FileNotFoundError(f"ROS 2 bag {path} does not exist.")
+    raise BagNotFoundError(
+        f"ROS 2 bag {path} does not exist (pass an .mcap file or a bag directory)"
+    )
 
 
 def _times(msgs: BagMessages, stamps: str, names: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
@@ -155,6 +160,14 @@ def _import_recording(
     names = [str(f) for f in files]
     msgs = read_recording(files, cfg.scan_topic, cfg.drive_topic)
     scan_t, drive_t, which = _times(msgs, cfg.stamps, names)
+    # A NaN/inf command is no label: drop it as if it had never been sent (and count it).
+    finite = np.isfinite(msgs.commands).all(axis=1)
+    drive_t, drive_commands = drive_t[finite], msgs.commands[finite]
+    if len(drive_t) == 0:
+        raise Ros2BagError(
+            f"{path}: all {len(finite)} drive commands on {cfg.drive_topic} have a NaN or "
+            "infinite steering angle or speed (check the drive topic with --ros2.drive-topic)"
+        )
     # Bags store messages by arrival; header stamps need not be in order.
     s_order = np.argsort(scan_t, kind="stable")
     d_order = np.argsort(drive_t, kind="stable")
@@ -183,7 +196,7 @@ def _import_recording(
         msgs.ranges[rows], msgs.range_min_m[rows], msgs.range_max_m[rows], env.lidar.max_range_m
     )
     scans = resampler(cleaned)
-    commands = msgs.commands[d_order][idx[keep]].astype(np.float32)
+    commands = drive_commands[d_order][idx[keep]].astype(np.float32)
     actions, clipped = _to_actions(commands, env)
     t_kept = scan_t[keep]
     t_rel = t_kept - t_kept[0]
@@ -202,6 +215,8 @@ def _import_recording(
         "skipped_scans": skipped,
         "invalid_ranges": invalid,
         "clipped_commands": clipped,
+        "non_finite_commands": int((~finite).sum()),
+        "damaged_files": msgs.damaged,
         "beams": resampler.to_dict(),
     }
     episodes = []
@@ -221,6 +236,24 @@ def _import_recording(
             )
         )
     return info, episodes
+
+
+def _describe(path: Path, info: dict[str, Any]) -> str:
+    """One line about an imported recording: samples, resampling and what was replaced."""
+    inv = sum(info["invalid_ranges"].values())
+    line = (
+        f"{path}: {info['samples']} samples of {info['scans']} scans ({info['stamps']} time); "
+        f"{info['beams']['description']}; {inv} invalid ranges replaced; "
+        f"{info['clipped_commands']} commands clipped to the action range"
+    )
+    if info["non_finite_commands"]:
+        line += f"; {info['non_finite_commands']} NaN/inf drive commands skipped"
+    for d in info["damaged_files"]:
+        line += (
+            f"; {d['file']} is damaged or cut off: recovered the {d['scans_recovered']} scans "
+            f"and {d['drive_commands_recovered']} drive commands before the damage"
+        )
+    return line
 
 
 def import_bags(
@@ -244,7 +277,7 @@ def import_bags(
     cfg = cfg or Ros2BagConfig()
     env = env or EnvConfig()
     if not bags:
-        raise ValueError("no ROS 2 bags given: pass one or more .mcap files or bag directories.")
+        raise Ros2BagError("no ROS 2 bags given (pass one or more .mcap files or bag directories)")
     check_out_dir(out_dir, overwrite)
     paths = [Path(b) for b in bags]
     infos: list[dict[str, Any]] = []
@@ -257,13 +290,7 @@ def import_bags(
                 builder.add(ep, arrays)
             infos.append(info)
             if log is not None:
-                inv = sum(info["invalid_ranges"].values())
-                log(
-                    f"{path}: {info['samples']} samples of {info['scans']} scans "
-                    f"({info['stamps']} time); {info['beams']['description']}; {inv} invalid "
-                    f"ranges replaced; {info['clipped_commands']} commands clipped to the action "
-                    "range"
-                )
+                log(_describe(path, info))
         return builder.finish(
             env=config_to_dict(env),
             pairing_rule=PAIRING_RULE,
@@ -273,6 +300,8 @@ def import_bags(
                 "episodes_found": len(builder.episodes),
                 "episodes_used": len(builder.episodes),
                 "episodes_skipped": 0,
+                "non_finite_commands": sum(i["non_finite_commands"] for i in infos),
+                "damaged_files": sum(len(i["damaged_files"]) for i in infos),
             },
             skipped=[],
             extra={

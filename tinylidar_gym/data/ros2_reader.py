@@ -9,22 +9,25 @@ platform); :func:`decode_scan_fast` documents the layout.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from mcap.reader import make_reader
+from mcap.records import Channel, Message, Schema
+from mcap.stream_reader import StreamReader
 from mcap_ros2.decoder import DecoderFactory
 
 from tinylidar_gym.data.ros2_msgdefs import ACKERMANN_DRIVE_STAMPED, LASER_SCAN
+from tinylidar_gym.sim.errors import UserError
 
 SCAN_TYPES = (LASER_SCAN, "sensor_msgs/LaserScan")
 DRIVE_TYPES = (ACKERMANN_DRIVE_STAMPED, "ackermann_msgs/AckermannDriveStamped")
 _ANGLE_TOL_RAD = 1e-5
 
 
-class Ros2BagError(ValueError):
+class Ros2BagError(UserError, ValueError):
     """A ROS 2 recording cannot be imported; the message names the file and the fix."""
 
 
@@ -52,6 +55,8 @@ class BagMessages:
     """(C,) bag log time of each drive command."""
     commands: np.ndarray
     """(C, 2) float64 ``drive.steering_angle`` (rad), ``drive.speed`` (m/s)."""
+    damaged: list[dict[str, Any]] = field(default_factory=list)
+    """Files cut off or damaged part way (no summary): what was recovered before the damage."""
 
 
 def _stamp_ns(msg: Any) -> int:
@@ -64,7 +69,8 @@ _ScanFields = tuple[int, float, float, float, float, np.ndarray]
 
 def decode_scan_fast(data: bytes) -> _ScanFields | None:
     """A little-endian CDR ``sensor_msgs/msg/LaserScan`` read with numpy, or None for another
-    encoding (the generic decoder reads ranges float by float, ~50x slower).
+    encoding (the generic decoder reads ranges float by float, far slower:
+    ``benchmarks/recording.md``).
 
     Layout after the 4-byte encapsulation header: stamp (int32 sec, uint32 nanosec), frame_id
     (uint32 length incl. NUL + bytes, padded to 4), 7 float32 (angle_min, angle_max,
@@ -103,6 +109,8 @@ class _Collector:
         self.grid: tuple[float, float, int] | None = None
         self.drive_t: list[tuple[int, int]] = []
         self.commands: list[tuple[float, float]] = []
+        self.damaged: list[dict[str, Any]] = []
+        self.factory = DecoderFactory()
 
     def check_type(self, path: Path, topic: str, schema_name: str) -> None:
         expected = {self.scan_topic: SCAN_TYPES, self.drive_topic: DRIVE_TYPES}.get(topic)
@@ -140,46 +148,82 @@ class _Collector:
         self.commands.append((float(msg.drive.steering_angle), float(msg.drive.speed)))
 
     def read(self, path: Path) -> None:
-        wanted = {self.scan_topic, self.drive_topic}
         with open(path, "rb") as f:
             reader = make_reader(f, decoder_factories=[DecoderFactory()])
             try:
                 summary = reader.get_summary()
-            except Exception:  # a damaged footer: read the file linearly instead
+            except Exception:  # a damaged footer
                 summary = None
-            if summary is not None:
-                for ch in summary.channels.values():
-                    schema = summary.schemas.get(ch.schema_id)
-                    self.topics[ch.topic] = schema.name if schema else ""
-                    self.check_type(path, ch.topic, self.topics[ch.topic])
-            # Without a summary the topics are only known by reading every message.
-            topics = sorted(wanted) if summary is not None else None
-            factory = DecoderFactory()
+            if summary is None:  # e.g. a recording cut off by a crash: read what was written
+                f.seek(0)
+                self.read_stream(path, f)
+                return
+            for ch in summary.channels.values():
+                schema = summary.schemas.get(ch.schema_id)
+                self.topics[ch.topic] = schema.name if schema else ""
+                self.check_type(path, ch.topic, self.topics[ch.topic])
+            wanted = sorted({self.scan_topic, self.drive_topic})
             for schema, channel, message in reader.iter_messages(
-                topics=topics, log_time_order=False
+                topics=wanted, log_time_order=False
             ):
-                if channel.topic not in self.topics:
-                    self.topics[channel.topic] = schema.name if schema else ""
-                    self.check_type(path, channel.topic, self.topics[channel.topic])
-                if channel.topic not in wanted:
-                    continue
-                if channel.message_encoding != "cdr":
-                    raise Ros2BagError(
-                        f"{path}: topic {channel.topic} is {channel.message_encoding!r}-encoded; "
-                        "ROS 2 bags store CDR messages."
-                    )
-                decode = factory.decoder_for(channel.message_encoding, schema)
-                if decode is None:
-                    raise Ros2BagError(
-                        f"{path}: topic {channel.topic} has a "
-                        f"{schema.encoding if schema else 'missing'} schema; only ros2msg "
-                        "schemas (what `ros2 bag record -s mcap` writes) can be decoded."
-                    )
-                if channel.topic == self.scan_topic:
-                    fields = decode_scan_fast(message.data) or _scan_fields(decode(message.data))
-                    self.add_scan(path, fields, message.log_time)
-                else:
-                    self.add_drive(decode(message.data), message.log_time)
+                self.add_message(path, schema, channel, message)
+
+    def read_stream(self, path: Path, f: BinaryIO) -> None:
+        """Read records front to back up to the first damaged one (a file without a summary)."""
+        schemas: dict[int, Schema] = {}
+        channels: dict[int, Channel] = {}
+        scans, drives = len(self.ranges), len(self.commands)
+        try:
+            for record in StreamReader(f, skip_magic=False).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    channels[record.id] = record
+                elif isinstance(record, Message):
+                    channel = channels[record.channel_id]
+                    self.add_message(path, schemas.get(channel.schema_id), channel, record)
+        except Ros2BagError:
+            raise
+        except Exception as exc:  # the damage: keep every message before it
+            scans, drives = len(self.ranges) - scans, len(self.commands) - drives
+            if scans == 0 and drives == 0:
+                raise
+            self.damaged.append(
+                {
+                    "file": str(path),
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                    "file_bytes": path.stat().st_size,
+                    "scans_recovered": scans,
+                    "drive_commands_recovered": drives,
+                }
+            )
+
+    def add_message(
+        self, path: Path, schema: Schema | None, channel: Channel, message: Message
+    ) -> None:
+        """Decode one message of any topic (those not asked for are only listed)."""
+        if channel.topic not in self.topics:
+            self.topics[channel.topic] = schema.name if schema else ""
+            self.check_type(path, channel.topic, self.topics[channel.topic])
+        if channel.topic not in (self.scan_topic, self.drive_topic):
+            return
+        if channel.message_encoding != "cdr":
+            raise Ros2BagError(
+                f"{path}: topic {channel.topic} is {channel.message_encoding!r}-encoded; "
+                "ROS 2 bags store CDR messages."
+            )
+        decode = self.factory.decoder_for(channel.message_encoding, schema)
+        if decode is None:
+            raise Ros2BagError(
+                f"{path}: topic {channel.topic} has a "
+                f"{schema.encoding if schema else 'missing'} schema; only ros2msg "
+                "schemas (what `ros2 bag record -s mcap` writes) can be decoded."
+            )
+        if channel.topic == self.scan_topic:
+            fields = decode_scan_fast(message.data) or _scan_fields(decode(message.data))
+            self.add_scan(path, fields, message.log_time)
+        else:
+            self.add_drive(decode(message.data), message.log_time)
 
 
 def read_recording(files: list[Path], scan_topic: str, drive_topic: str) -> BagMessages:
@@ -226,4 +270,5 @@ def read_recording(files: list[Path], scan_topic: str, drive_topic: str) -> BagM
         drive_stamp_ns=drive_t[:, 0],
         drive_log_ns=drive_t[:, 1],
         commands=np.asarray(col.commands, dtype=np.float64),
+        damaged=col.damaged,
     )

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tinylidar_gym.sim.config import LidarConfig
+from tinylidar_gym.sim.errors import UserError
 
 OutsideFov = Literal["error", "edge", "max-range"]
 
@@ -39,7 +40,7 @@ _EDGE_TOL = 0.5
 """Target beams within this many source spacings beyond the source FOV take the edge beam."""
 
 
-class ScanGridError(ValueError):
+class ScanGridError(UserError, ValueError):
     """The source scans cannot be mapped onto the target LiDAR grid (names the fix)."""
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tinylidar_gym.sim.errors import UserError
+
 Split = Literal["train", "val", "test"]
+
+
+class SeedRangeError(UserError, ValueError):
+    """A split name or an episode range that does not fit a split's seeds."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,7 @@ class SeedRange:
 
     def seed(self, index: int) -> int:
         if not 0 <= index < self.size:
-            raise ValueError(
+            raise SeedRangeError(
                 f"episode index {index} is outside this split's range [0, {self.size})."
             )
         return self.first + index
@@ -43,14 +49,18 @@ SPLIT_HELP = ", ".join(f"{name} {r.first:,}-{r.first + r.size - 1:,}" for name, 
 def split_seeds(split: str, first_episode: int, episodes: int) -> list[int]:
     """Seeds of episodes ``first_episode .. first_episode + episodes - 1`` of ``split``."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}.")
+        raise SeedRangeError(f"unknown split {split!r} (use one of {', '.join(SPLITS)})")
     if episodes < 0 or first_episode < 0:
-        raise ValueError("episodes and first_episode must be >= 0.")
+        raise SeedRangeError(
+            f"episodes={episodes} and first_episode={first_episode} must be >= 0 (pass "
+            "--episodes and --first-episode of 0 or more)"
+        )
     rng = SPLITS[split]
     if first_episode + episodes > rng.size:
-        raise ValueError(
-            f"split {split!r} has {rng.size:,} seeds; episodes {first_episode:,}.."
-            f"{first_episode + episodes - 1:,} do not fit."
+        raise SeedRangeError(
+            f"episodes {first_episode:,}..{first_episode + episodes - 1:,} do not fit split "
+            f"{split!r}, which has {rng.size:,} seeds (pass a smaller --first-episode or "
+            "--episodes)"
         )
     return [rng.seed(k) for k in range(first_episode, first_episode + episodes)]
 
@@ -60,4 +70,4 @@ def split_of(seed: int) -> str:
     for name, rng in SPLITS.items():
         if seed in rng:
             return name
-    raise ValueError(f"seed {seed} belongs to no split ({SPLIT_HELP}).")
+    raise SeedRangeError(f"seed {seed} belongs to no split ({SPLIT_HELP}).")

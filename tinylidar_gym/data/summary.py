@@ -15,8 +15,13 @@ from typing import Any
 
 from tinylidar_gym.data.atomic import atomic_write_text
 from tinylidar_gym.data.episode import CONFIG_FILE, RESULT_FILE, read_result
+from tinylidar_gym.sim.errors import UserError
 
 CSV_FILE = "aggregated_results.csv"
+
+
+class RunNotFoundError(UserError, FileNotFoundError):
+    """There is no run where one was asked for."""
 
 
 @dataclass
@@ -82,7 +87,10 @@ def summarize(run_dir: str | Path, write_csv: bool = True) -> RunSummary:
     """Aggregate every episode under ``run_dir``; writes ``aggregated_results.csv`` there."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist.")
+        raise RunNotFoundError(
+            f"run directory {run_dir} does not exist (pass a run made by `experiment-runner "
+            "collect` or `evaluate`)"
+        )
     summary = RunSummary(run_dir)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -140,7 +148,7 @@ def latest_run(root: str | Path = "runs") -> Path:
     root = Path(root)
     runs = [p.parent for p in root.glob("*/manifest.json")]
     if not runs:
-        raise FileNotFoundError(
+        raise RunNotFoundError(
             f"no run found under {root}/; pass RUN_DIR or run `experiment-runner collect` first."
         )
     return max(runs, key=lambda p: (p / "manifest.json").stat().st_mtime)

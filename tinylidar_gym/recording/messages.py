@@ -182,8 +182,8 @@ def scene_update_bytes(t_ns: int, walls: np.ndarray, boxes: np.ndarray) -> bytes
     segment, at z=0) and entity ``obstacles`` (one cube per (K, 5) box, ``OBSTACLE_HEIGHT_M``
     high, standing on z=0), both in frame ``map``, lifetime 0 (forever), not frame-locked.
 
-    Encoded directly (vectorised over the wall points; a Python object per point would cost
-    ~1 ms per episode; the walls entity is memoised); tests check it against ``foxglove-sdk``'s
+    Encoded directly (vectorised over the wall points instead of a Python object per point;
+    the walls entity is memoised); tests check it against ``foxglove-sdk``'s
     own encoder."""
     walls_field = _walls_entity_field(t_ns, np.ascontiguousarray(walls, dtype=np.float64))
     height = s.OBSTACLE_HEIGHT_M
@@ -283,7 +283,7 @@ def _compile_packer(
     ``extra_keys`` of the parameter ``step``, JSON).
 
     Generated rather than looped over so that a step costs one call with the arguments in
-    place (~0.4 us for the env's 12 keys; a generic loop over an argument template: ~1 us).
+    place (cheaper than a generic loop over an argument template).
     The expressions are the caller's fixed text (keys are ``STEP_FIELDS`` names, checked)."""
     fmt, args = "<", []
     namespace: dict[str, Any] = {
@@ -333,8 +333,8 @@ class StepEncoder:
 
     Keys of :data:`~tinylidar_gym.recording.schemas.STEP_FIELDS` are stored with the field's type
     (double, bool, int32, string); other keys, and values that do not convert, go JSON-encoded
-    to ``extra_json``. About 0.5 us for a full env ``info`` dict (``json.dumps``: ~8 us). The
-    fast path packs each key layout (cached) with one ``struct.pack``."""
+    to ``extra_json``. Much cheaper than ``json.dumps`` of the dict. The fast path packs each key
+    layout (cached) with one ``struct.pack``."""
 
     def __init__(self) -> None:
         self._plans: dict[tuple[str, ...], _StepPlan] = {}

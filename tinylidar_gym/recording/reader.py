@@ -16,12 +16,13 @@ from mcap.reader import make_reader
 
 from tinylidar_gym.recording import schemas as s
 from tinylidar_gym.recording.mcap_chunks import wait_until_written
+from tinylidar_gym.sim.errors import UserError
 
 _DOUBLE = struct.Struct("<d")
 _INT32 = struct.Struct("<i")
 
 
-class RecordingError(ValueError):
+class RecordingError(UserError, ValueError):
     """A recording is missing, truncated, corrupt or not a tinylidar recording (names the file)."""
 
 

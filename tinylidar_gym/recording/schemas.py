@@ -19,8 +19,8 @@ scan, car and course once the ``/scan`` and ``/scene`` topics are switched on (3
 hidden; the viewer picks display frame ``base_link``, ``map`` is the root). The ``tinylidar.*``
 schemas are defined here (:data:`COMMAND_FIELDS`, :data:`STEP_FIELDS`) and stored in the file as
 a protobuf ``FileDescriptorSet`` (:func:`tinylidar_descriptor_set`), so their fields can be
-plotted too. Why protobuf and not JSON for these: see ``benchmarks/recording_throughput.py``
-(a full step message costs ~1 us as protobuf, ~8 us as JSON).
+plotted too. Why protobuf and not JSON for these: see ``benchmarks/recording.md`` (a step
+message costs several times less as protobuf).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class RecordEpisode(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         writer = self._writer
         if writer is not None and self._obs is not None:
-            # The step message straight from ``info`` (the writer's hot path, ~3 us in all).
+            # The step message straight from ``info`` (the writer's hot path).
             prev = self._info
             writer.write_step_message(
                 self._step * self._dt_ns,

@@ -5,7 +5,7 @@ with the messages built directly as bytes rather than through message objects
 (:mod:`~tinylidar_gym.recording.messages`), straight into the current chunk buffer: per step,
 one ``struct.pack_into`` for the scan's record header, the ranges cast from float32 to float64
 in place, and one ``struct.pack_into`` for the transform, command and step records together
-(~3 us). Chunks are compressed and written by a background thread
+(costs: ``benchmarks/recording.md``). Chunks are compressed and written by a background thread
 (:mod:`~tinylidar_gym.recording.mcap_chunks`), which can also finish the file
 (``close(wait=False)``): the stepping thread then only hands over the last chunk.
 """
@@ -26,24 +26,26 @@ import numpy as np
 
 from tinylidar_gym.recording import schemas as s
 from tinylidar_gym.recording.mcap_chunks import (
+    CHUNK_CAPACITY,
+    CHUNK_SIZE_BYTES,
+    ChunkBuffer,
+    Compression,
+    McapFile,
+    RecordingWriteError,
+)
+from tinylidar_gym.recording.mcap_records import (
     CH_COMMAND,
     CH_SCAN,
     CH_SCENE,
     CH_STEP,
     CH_TF,
     CH_TF_STATIC,
-    CHUNK_CAPACITY,
-    CHUNK_SIZE_BYTES,
     MSG_FIXED,
     MSG_HEAD_FORMAT,
     MSG_HEADER,
     MSG_HEADER_SIZE,
     OP_MESSAGE,
     STEP_CHANNELS,
-    ChunkBuffer,
-    Compression,
-    McapFile,
-    RecordingWriteError,
     make_chunk,
     message_head,
     metadata_record,
@@ -164,10 +166,10 @@ class EpisodeWriter:
         walls: (S, 4) course wall segments ``[x0, y0, x1, y1]`` in ``map``, m.
         obstacle_boxes: (K, 5) boxes ``[x_m, y_m, yaw_rad, length_m, width_m]`` in ``map``.
         metadata: JSON-serialisable values (seed, config, ...), stored in the file.
-        compression: chunk compression, ``"zstd"`` (default; ~2.3x smaller) or ``"lz4"``
-            (~1.4x, less CPU).
+        compression: chunk compression, ``"zstd"`` (default; smaller files) or ``"lz4"``
+            (bigger files, less CPU).
         fsync: ``fsync`` the file before the rename in :meth:`close`, so that it also survives
-            a power loss (costs ~0.3-3 ms per episode). The rename alone already guarantees
+            a power loss (at some cost per episode). The rename alone already guarantees
             that a crashed process never leaves a partial ``path``.
 
     Times are simulation times in ns (the episode starts at ``t_ns=0``); they become every

@@ -28,6 +28,7 @@ from tinylidar_gym.report import plots
 from tinylidar_gym.report.html import Cell, Image, Link, Section, render_page
 from tinylidar_gym.report.sources import Episode, Model, Run, find_sources
 from tinylidar_gym.report.tracks import Scene, Track, read_scene, read_track
+from tinylidar_gym.sim.errors import UserError
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.html"
@@ -38,6 +39,10 @@ FOXGLOVE_NOTE = (
     "panel, then switch on /scan and /scene in the panel settings. Links are relative: move the "
     "report together with the runs, or serve their common folder with any static file server."
 )
+
+
+class ReportDestinationError(UserError, FileExistsError, ValueError):
+    """The report cannot go where it was asked to, or an option is out of range."""
 
 
 @dataclass
@@ -52,16 +57,18 @@ class ReportResult:
 def _check_destination(root: Path, out_dir: Path, overwrite: bool) -> None:
     root_r, out_r = root.resolve(), out_dir.resolve()
     if out_r == root_r or out_r in root_r.parents:
-        raise ValueError(f"--out {out_dir} would contain the run itself; choose a new folder.")
+        raise ReportDestinationError(
+            f"--out {out_dir} would contain the run itself (choose a new folder)"
+        )
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return
     if not (out_dir / MARKER_FILE).is_file():
-        raise FileExistsError(
-            f"{out_dir} exists and is not a report; it is never replaced. Choose another --out."
+        raise ReportDestinationError(
+            f"{out_dir} exists and is not a report, so it is never replaced (choose another --out)"
         )
     if not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a report; pass --overwrite to replace it or choose --out."
+        raise ReportDestinationError(
+            f"{out_dir} already holds a report (pass --overwrite to replace it, or choose --out)"
         )
 
 
@@ -78,6 +85,8 @@ def _mean(values: list[Any]) -> float | None:
 
 def _run_facts(run: Run, root: Path) -> list[tuple[str, str]]:
     eps = run.episodes
+    if not eps:  # every result.json of the run is missing or corrupt
+        return [("run", run.dir.name), ("episodes", "0 readable")] + _problem_facts(run)
     wins = sum(e.success for e in eps)
     reasons = Counter(e.reason for e in eps).most_common()
     lap = _mean([e.metrics.get("duration_s") for e in eps if e.success])
@@ -98,8 +107,18 @@ def _run_facts(run: Run, root: Path) -> list[tuple[str, str]]:
     for key in ("git_commit", "created"):
         if key in run.info:
             facts.append((key.replace("_", " "), str(run.info[key])))
+    return facts + _problem_facts(run)
+
+
+def _problem_facts(run: Run) -> list[tuple[str, str]]:
+    """Episodes without a usable result: counted and named, never counted as driven."""
+    facts = []
     if run.incomplete:
         facts.append(("incomplete episodes", str(len(run.incomplete))))
+    if run.corrupt:
+        names = ", ".join(p.name for p in list(run.corrupt)[:10])
+        more = f" and {len(run.corrupt) - 10} more" if len(run.corrupt) > 10 else ""
+        facts.append(("corrupt result.json (not counted)", f"{len(run.corrupt)}: {names}{more}"))
     return facts
 
 
@@ -214,6 +233,10 @@ def _run_section(
 ) -> tuple[Section, list[Path]]:
     section = Section(f"Episodes: {run.dir.name}", facts=_run_facts(run, root))
     eps = run.episodes
+    if not eps:
+        section.notes.append("No episode has a usable result.json: nothing to draw.")
+        section.headers, section.rows = _table(run, page_dir)
+        return section, []
     plots.success_by_seed(eps, _add_figure(section, tmp, slug, "success_by_seed"))
     plots.reason_breakdown(eps, _add_figure(section, tmp, slug, "reasons"))
     scenes = _read_scenes(run, section, progress)
@@ -296,7 +319,9 @@ def build_report(
     """
     t0 = time.perf_counter()
     if max_trajectories < 0:
-        raise ValueError(f"max_trajectories={max_trajectories} must be >= 0.")
+        raise ReportDestinationError(
+            f"max_trajectories={max_trajectories} must be >= 0 (pass --max-trajectories 0 or more)"
+        )
     root = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else root / "report"
     sources = find_sources(root)

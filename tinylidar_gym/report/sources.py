@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tinylidar_gym.data.episode import CONFIG_FILE, MCAP_FILE, RESULT_FILE, read_result
+from tinylidar_gym.sim.errors import UserError
 
 HISTORY_FILE = "history.json"
 MODEL_FILE = "model.json"
@@ -31,6 +32,10 @@ _EPISODE_DIR = re.compile(r"seed_\d+")
 # Never searched: hidden folders (virtual environments, caches), tracker stores, checkpoints
 # (each holds a model.json of its own epoch) and earlier reports.
 _PRUNE = {"__pycache__", "node_modules", "checkpoints", "wandb", "mlruns", "mlartifacts", "report"}
+
+
+class NothingToReportError(UserError, FileNotFoundError, ValueError):
+    """The path given to report is not a directory or holds no runs or models."""
 
 
 @dataclass
@@ -68,7 +73,9 @@ class Run:
     dir: Path
     episodes: list[Episode] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)
-    """Episode directories without a readable ``result.json`` (crashed, running or corrupt)."""
+    """Episode directories without ``result.json`` (crashed or still running)."""
+    corrupt: dict[Path, str] = field(default_factory=dict)
+    """Episode directories whose ``result.json`` is corrupt or breaks its schema, with why."""
     info: dict[str, Any] = field(default_factory=dict)
     """``evaluation.json`` or a digest of ``manifest.json`` (empty when neither exists)."""
     kind: str = "episodes"
@@ -165,7 +172,9 @@ def find_sources(root: str | Path) -> Sources:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a directory; pass a run, model or pipeline dir.")
+        raise NothingToReportError(
+            f"{root} is not a directory (pass a run, model or pipeline directory)"
+        )
     episode_dirs, model_dirs = _walk(root)
     by_run: dict[Path, Run] = {}
     for ep_dir in episode_dirs:
@@ -176,8 +185,10 @@ def find_sources(root: str | Path) -> Sources:
             run = by_run[run_dir] = Run(run_dir, kind=kind, info=info)
         try:
             run.episodes.append(Episode(ep_dir, read_result(ep_dir)))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except FileNotFoundError:
             run.incomplete.append(ep_dir)
+        except (OSError, ValueError) as exc:  # never trusted, but named and counted
+            run.corrupt[ep_dir] = str(exc)
     runs = sorted(by_run.values(), key=lambda r: str(r.dir))
     for run in runs:
         run.episodes.sort(key=lambda e: (e.seed, str(e.dir)))
@@ -185,9 +196,9 @@ def find_sources(root: str | Path) -> Sources:
     resolved |= {m for m in (driver_model(r) for r in runs) if m is not None}
     models = [load_model(p) for p in sorted(resolved)]
     if not runs and not models:
-        raise ValueError(
+        raise NothingToReportError(
             f"{root} holds no episodes (<run>/<split>/seed_XXXXXXX/result.json) and no model "
-            "(model.json); pass a run directory from `experiment-runner collect` or `evaluate`, "
-            "a model directory, or a directory holding them."
+            "(model.json) (pass a run directory from `experiment-runner collect` or `evaluate`, "
+            "a model directory, or a directory holding them)"
         )
     return Sources(root, runs, models)
