@@ -23,6 +23,7 @@ import dataclasses
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,7 @@ def run_cell(policy: BatchPolicy, column: Column, name: str, num_envs: int) -> d
         "success": {r["seed"]: bool(r["success"]) for r in results},
         "lap_s": {r["seed"]: r["metrics"]["duration_s"] for r in results if r["success"]},
         "speed": float(np.mean([r["metrics"]["mean_speed_mps"] for r in results])),
+        "reasons": dict(Counter(r["reason"] for r in results)),
     }
 
 
@@ -260,7 +262,7 @@ def main(args: Args) -> str:
                 cells[row, column.name] = cell = run_cell(policy, column, row, args.num_envs)
                 print(
                     f"{column.name:<36} {row:<16} {format_cell(cell, None)}"
-                    f"  ({time.perf_counter() - t0:.0f} s)",
+                    f"  {cell['reasons']}  ({time.perf_counter() - t0:.0f} s)",
                     flush=True,
                 )
     table = format_table(rows, columns, cells)
