@@ -286,10 +286,10 @@ def evaluate_on_ray(
     expert_cfg: ExpertConfig | None = None,
     workers: int = -1,
 ) -> dict[str, Any]:
-    """:func:`evaluate` with chunks of seeds as Ray tasks (``workers``
-    at once; -1: the cluster's CPUs). ``make_policy`` must be picklable (see
-    :data:`PolicyFactory`). Same episode directories and
-    ``evaluation.json`` as a local run; a failed chunk raises, as a local error does."""
+    """:func:`evaluate` with chunks of seeds as Ray tasks (``workers`` at once; -1: the
+    cluster's CPUs). ``make_policy`` must be picklable (see :data:`PolicyFactory`). Same episode
+    directories and ``evaluation.json`` as a local run; a failed chunk raises, as a local error
+    does."""
     from tinylidar_gym.data.ray_backend import (
         chunk_seeds,
         cluster_cpus,
